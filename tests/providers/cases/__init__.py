@@ -1,0 +1,77 @@
+"""Per-provider test cases for the shared contract suite.
+
+Each module here (shopify.py, zoho.py, magento.py, salesforce.py) defines `Case`, a subclass
+of `SimulatorCase`, which starts that provider's simulator over a list of dataset people
+and builds a provider client against it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import datetime
+from typing import Any
+
+from simulators.dataset import Person
+
+CASE_NAMES = ("shopify", "zoho", "magento", "salesforce")
+
+
+class SimulatorCase:
+    """Interface the contract suite drives; one subclass per provider."""
+
+    name: str = ""
+    group: str = ""  # the group the contract walks (e.g. "customers", "Contacts", "Contact")
+    source: str = ""  # the "all records" source id of that group
+    custom_field_names: frozenset[str] = frozenset()  # custom fields discover_fields must list
+    page_size: int = 0  # records per page the client asks for (to reason about page counts)
+    # False for Magento: integration tokens cannot be refreshed, a 401 means reconnect.
+    supports_refresh: bool = True
+
+    def __init__(self, people: list[Person]):
+        self.people = people
+
+    def start(self) -> None:
+        """Start the simulator (free loopback port)."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def provider(self, **overrides: Any):
+        """A provider client for the running simulator: loopback allowed, retries' sleep a
+        no-op (or tiny), refreshed credentials captured in `self.saved_credentials`."""
+        raise NotImplementedError
+
+    def inject_errors(self, every: int, status: int) -> None:
+        """From now on every `every`-th API request answers `status` (429 with Retry-After,
+        or a 5xx); every=0 turns injection off."""
+        raise NotImplementedError
+
+    def expire_access_token(self) -> None:
+        """Invalidate the current access token so the next API call gets the provider's 401."""
+        raise NotImplementedError
+
+    def kill_refresh_token(self) -> None:
+        """Revoke the refresh token (and the access token): refresh answers invalid_grant."""
+        raise NotImplementedError
+
+    def touch(self, ids: list[int], at: datetime) -> None:
+        """Mark the people with these dataset ids as modified at `at`."""
+        raise NotImplementedError
+
+    def token_requests(self) -> int:
+        """How many refresh requests the simulator's token endpoint has answered."""
+        raise NotImplementedError
+
+    def expected_consent(self, person: Person) -> str:
+        """The normalised consent the client must report for this person, by the table in
+        PROVIDERS.md (e.g. Magento cannot express opted_out: its 'not subscribed' is unknown)."""
+        raise NotImplementedError
+
+    def expected_ids(self) -> set[str]:
+        """Source ids of every person the walk of (group, source) must yield."""
+        return {str(p.id) for p in self.people}
+
+
+def load_case(name: str) -> type[SimulatorCase]:
+    return importlib.import_module(f"tests.providers.cases.{name}").Case

@@ -1,0 +1,12 @@
+"""Blueprint registration: one module per area, each defining its own `bp`."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import auth, contacts, dashboard, fields, lists, settings, status, suppression
+
+    for module in (auth, dashboard, lists, contacts, fields, suppression, settings, status):
+        app.register_blueprint(module.bp)

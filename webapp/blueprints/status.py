@@ -1,0 +1,5 @@
+"""Placeholder; the pages helper writes this module."""
+
+from flask import Blueprint
+
+bp = Blueprint("status", __name__)

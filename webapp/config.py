@@ -1,0 +1,101 @@
+"""Configuration: defaults here, overridden by TRIBUTARY_* environment variables or a dict."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+ENV_PREFIX = "TRIBUTARY_"
+
+DEFAULTS: dict[str, object] = {
+    "ENV": "development",
+    "DATABASE_URL": None,  # None: SQLite file in the instance folder
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "SECRET_KEY": None,
+    "ENCRYPTION_KEY": None,  # Fernet key(s), comma-separated; the first encrypts
+    "PASSWORD_HASH_METHOD": "scrypt:131072:8:1",  # OWASP: scrypt N=2^17, r=8, p=1
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_WINDOW_SECONDS": 900,
+    "ALLOW_LOOPBACK_PROVIDERS": False,
+    "QUEUE_NAMES": "imports,default",
+    "JOB_TIMEOUT_SECONDS": 3600,
+}
+
+# Settings that must come from the environment in production, with the variable to set.
+REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "ENCRYPTION_KEY")
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run: says which variable is missing or wrong."""
+
+
+def _coerce(default: object, raw: str) -> object:
+    if isinstance(default, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(raw)
+    return raw
+
+
+def load(instance_path: str, overrides: dict | None = None) -> dict:
+    """Build the Flask config mapping from defaults, the environment and `overrides`."""
+    values: dict[str, object] = dict(DEFAULTS)
+    for key, default in DEFAULTS.items():
+        raw = os.environ.get(ENV_PREFIX + key)
+        if raw is not None and raw != "":
+            values[key] = _coerce(default, raw)
+    values.update(overrides or {})
+
+    env = str(values["ENV"])
+    if env not in {"development", "production", "test"}:
+        raise ConfigError(f"{ENV_PREFIX}ENV must be development, production or test, not {env!r}")
+
+    instance = Path(instance_path)
+    for key in REQUIRED_IN_PRODUCTION:
+        if values.get(key):
+            continue
+        if env == "production":
+            raise ConfigError(
+                f"{ENV_PREFIX}{key} is not set; production refuses to start without it"
+            )
+        values[key] = _generated_key(instance, key)
+
+    if not values["DATABASE_URL"]:
+        instance.mkdir(parents=True, exist_ok=True)
+        values["DATABASE_URL"] = f"sqlite:///{instance / 'tributary.sqlite'}"
+
+    dev = env == "development"
+    values.update(
+        SQLALCHEMY_DATABASE_URI=values["DATABASE_URL"],
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(str(values["DATABASE_URL"])),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=not dev and env != "test",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=not dev and env != "test",
+        WTF_CSRF_TIME_LIMIT=None,
+        TESTING=env == "test" or bool(values.get("TESTING")),
+    )
+    return values
+
+
+def _engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True}
+
+
+def _generated_key(instance: Path, key: str) -> str:
+    """Development only: a key generated once and kept in the instance folder."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / key.lower()
+    if path.exists():
+        return path.read_text().strip()
+    value = Fernet.generate_key().decode() if key == "ENCRYPTION_KEY" else secrets.token_hex(32)
+    path.touch(mode=0o600)
+    path.write_text(value)
+    return value

@@ -1,0 +1,221 @@
+"""Custom-field rules: names, definitions, and coercion of values by type and format.
+
+Used by the custom-field pages (validate what people type) and by imports (coerce source
+values; a value that does not fit is dropped for that contact with a warning).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+import phonenumbers
+from phonenumbers import geocoder
+
+from .models.lists import CHOICE_FORMATS, FIELD_FORMATS, FIELD_TYPES
+
+NAME_RE = re.compile(r"^[a-z0-9_]{1,64}$")
+TEXT_LIMIT = 255
+GENDERS = ("Male", "Female", "Prefer not to say")
+_GENDER_ALIASES = {"m": "Male", "male": "Male", "f": "Female", "female": "Female",
+                   "prefer not to say": "Prefer not to say"}
+# Formats whose value is a list of allowed values.
+MULTI_FORMATS = ("checkbox", "multi_select")
+
+# ISO 4217 active currency codes.
+CURRENCIES = frozenset("""
+AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP
+BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP
+GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR
+KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK
+MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR
+SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS
+UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
+""".split())
+
+
+class FieldDefinitionError(ValueError):
+    """A custom-field definition breaks a rule; `field` names the form input."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class Coerced:
+    """Result of coercing one value: the value to store, or why it was dropped."""
+
+    value: Any = None
+    warning: str | None = None  # stored, but changed (e.g. clipped)
+    error: str | None = None  # not stored
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def validate_name(name: str) -> str:
+    name = (name or "").strip()
+    if not NAME_RE.match(name):
+        raise FieldDefinitionError(
+            "name", "Use 1–64 lowercase letters, digits or underscores (e.g. loyalty_tier)."
+        )
+    return name
+
+
+def validate_definition(type_: str, format_: str, allowed: list[str]) -> list[str]:
+    """Check type/format/allowed values; returns the cleaned allowed values."""
+    if type_ not in FIELD_TYPES:
+        raise FieldDefinitionError("type", f"Unknown type {type_!r}.")
+    if format_ not in FIELD_FORMATS:
+        raise FieldDefinitionError("format", f"Unknown format {format_!r}.")
+    cleaned: list[str] = []
+    seen: set[str] = set()
+    for value in allowed:
+        value = value.strip()
+        if value and value.lower() not in seen:
+            seen.add(value.lower())
+            cleaned.append(value)
+    if format_ in CHOICE_FORMATS:
+        if len(cleaned) < 2:
+            raise FieldDefinitionError(
+                "allowed_values", "Checkbox, radio and select formats need at least 2 values."
+            )
+        for value in cleaned:
+            result = coerce_type(type_, value)
+            if not result.ok:
+                raise FieldDefinitionError(
+                    "allowed_values", f"Allowed value {value!r} is not a valid {type_}."
+                )
+        return cleaned
+    if cleaned:
+        raise FieldDefinitionError(
+            "allowed_values", "Only checkbox, radio and select formats take allowed values."
+        )
+    return []
+
+
+@lru_cache(maxsize=1)
+def _country_names() -> dict[str, str]:
+    names: dict[str, str] = {}
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        label = geocoder._region_display_name(region, "en", None, None)
+        if label:
+            names[label.lower()] = region
+    names.update({"usa": "US", "united states of america": "US", "uk": "GB",
+                  "great britain": "GB", "england": "GB"})
+    return names
+
+
+def parse_country(raw: str) -> str | None:
+    text = raw.strip()
+    if len(text) == 2 and text.upper() in phonenumbers.SUPPORTED_REGIONS:
+        return text.upper()
+    return _country_names().get(text.lower())
+
+
+def _parse_datetime(text: str) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def coerce_type(type_: str, raw: Any, *, region: str | None = None) -> Coerced:
+    """Coerce one scalar to a field type. Strings are trimmed first."""
+    if isinstance(raw, bool):
+        raw = "true" if raw else "false"
+    text = str(raw).strip() if raw is not None else ""
+    if text == "":
+        return Coerced(error="empty")
+    if type_ == "text":
+        if len(text) > TEXT_LIMIT:
+            return Coerced(text[:TEXT_LIMIT], warning="clipped to 255 characters")
+        return Coerced(text)
+    if type_ == "number":
+        try:
+            number = float(text.replace(",", "")) if not isinstance(raw, int | float) else raw
+        except ValueError:
+            return Coerced(error=f"{text[:40]!r} is not a number")
+        if number != number or number in (float("inf"), float("-inf")):
+            return Coerced(error="not a finite number")
+        return Coerced(int(number) if float(number).is_integer() else float(number))
+    if type_ == "date":
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            try:
+                return Coerced(date.fromisoformat(text).isoformat())
+            except ValueError:
+                return Coerced(error=f"{text!r} is not a calendar date")
+        moment = _parse_datetime(text)
+        if moment is None:
+            return Coerced(error=f"{text[:40]!r} is not a date (YYYY-MM-DD)")
+        return Coerced(moment.date().isoformat())
+    if type_ == "datetime":
+        moment = _parse_datetime(text)
+        if moment is None:
+            return Coerced(error=f"{text[:40]!r} is not an ISO date and time")
+        return Coerced(moment.isoformat())
+    if type_ == "country":
+        code = parse_country(text)
+        return Coerced(code) if code else Coerced(error=f"{text[:40]!r} is not a country")
+    if type_ == "currency":
+        code = text.upper()
+        return Coerced(code) if code in CURRENCIES else Coerced(error=f"{text[:10]!r} "
+                                                                "is not an ISO 4217 currency")
+    if type_ == "phone":
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            return Coerced(error=f"{text[:40]!r} is not a phone number")
+        if not phonenumbers.is_valid_number(number):
+            return Coerced(error=f"{text[:40]!r} is not a valid phone number")
+        return Coerced(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    if type_ == "gender":
+        value = _GENDER_ALIASES.get(text.lower())
+        return Coerced(value) if value else Coerced(error=f"{text[:40]!r} is not a gender option")
+    if type_ == "ip":
+        try:
+            return Coerced(str(ipaddress.ip_address(text)))
+        except ValueError:
+            return Coerced(error=f"{text[:45]!r} is not an IP address")
+    if type_ == "url":
+        parts = urlsplit(text)
+        if parts.scheme in ("http", "https") and parts.netloc and len(text) <= 2048:
+            return Coerced(text)
+        return Coerced(error=f"{text[:60]!r} is not an http(s) URL")
+    return Coerced(error=f"unknown type {type_}")
+
+
+def coerce(type_: str, format_: str, allowed: list[str], raw: Any, *,
+           region: str | None = None) -> Coerced:
+    """Coerce a value for a field definition, honouring select formats' allowed values."""
+    if format_ in CHOICE_FORMATS:
+        lookup = {a.lower(): a for a in allowed}
+        if format_ in MULTI_FORMATS:
+            items = raw if isinstance(raw, list | tuple) else re.split(r"[;,]", str(raw or ""))
+            picked, bad = [], []
+            for item in items:
+                item = str(item).strip()
+                if not item:
+                    continue
+                match = lookup.get(item.lower())
+                (picked if match else bad).append(match or item)
+            if not picked and not bad:
+                return Coerced(error="empty")
+            if bad:
+                return Coerced(error=f"not allowed: {', '.join(b[:30] for b in bad)}")
+            return Coerced(list(dict.fromkeys(picked)))
+        match = lookup.get(str(raw if raw is not None else "").strip().lower())
+        if not str(raw if raw is not None else "").strip():
+            return Coerced(error="empty")
+        return Coerced(match) if match else Coerced(error=f"{str(raw)[:40]!r} is not allowed")
+    return coerce_type(type_, raw, region=region)

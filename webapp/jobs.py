@@ -1,0 +1,44 @@
+"""RQ job functions. They take ids (never objects or secrets) and build their own context."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+from flask import has_app_context
+
+from .extensions import db
+from .models import Heartbeat
+from .models.base import utcnow
+
+
+def app_context():
+    """The running app's context (the worker pushes one), else a fresh app's."""
+    if has_app_context():
+        return nullcontext()
+    from . import create_app
+
+    return create_app().app_context()
+
+
+def beat(name: str) -> None:
+    """Record that `name` reported in now (an upsert of one heartbeat row)."""
+    row = db.session.get(Heartbeat, name)
+    if row is None:
+        db.session.add(Heartbeat(name=name, at=utcnow()))
+    else:
+        row.at = utcnow()
+    db.session.commit()
+
+
+def record_tick() -> str:
+    """Periodic: the scheduler's tick, shown on the status page."""
+    with app_context():
+        beat("scheduler")
+    return "tick"
+
+
+def ping(name: str) -> str:
+    """A no-op job that proves a worker runs jobs against the database (status page, tests)."""
+    with app_context():
+        beat(f"ping:{name}")
+    return f"pong:{name}"

@@ -1,0 +1,59 @@
+"""App-wide request rules: sign-in everywhere, Vary on HX-Request, errors, template helpers."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from .extensions import db, htmx, login_manager
+from .models import User
+
+PUBLIC_ENDPOINTS = {"auth.login", "static"}
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id))
+
+
+def wants_partial() -> bool:
+    """An htmx request that is not a history restore: render the partial, not the page."""
+    return bool(htmx) and not htmx.history_restore_request
+
+
+def register_common(app: Flask) -> None:
+    @app.before_request
+    def _require_sign_in():
+        if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+            return None
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        return None
+
+    @app.after_request
+    def _headers(response):
+        response.vary.add("HX-Request")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "frame-ancestors 'none'; form-action 'self'",
+        )
+        return response
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(error):
+        return render_template("errors.html", code=400, message=error.description), 400
+
+    @app.errorhandler(404)
+    def _not_found(_error):
+        return render_template("errors.html", code=404, message="Page not found."), 404
+
+    @app.template_filter("dt")
+    def _format_dt(value):
+        if value is None:
+            return "—"
+        return value.strftime("%Y-%m-%d %H:%M UTC")
