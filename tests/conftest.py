@@ -96,6 +96,15 @@ def _empty_tables() -> None:
                 conn.execute(text(f"DELETE FROM {name}"))
 
 
+def process_env(config: dict) -> dict:
+    """Environment for a separate worker/scheduler process sharing the test's DB and Redis."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIBUTARY_")}
+    for key in ("ENV", "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ENCRYPTION_KEY"):
+        env[f"TRIBUTARY_{key}"] = str(config[key])
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
 @pytest.fixture
 def client(app):
     return app.test_client()

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PeriodicJob:
-    id: str
+    id: str  # RQ job ids: letters, digits, "_" and "-" only
     func: str  # dotted path, resolved by the worker
     interval: int  # seconds
     queue: str = "default"
@@ -36,7 +36,7 @@ class PeriodicJob:
 
 
 PERIODIC: tuple[PeriodicJob, ...] = (
-    PeriodicJob(id="tributary:scheduler-tick", func="webapp.jobs.record_tick", interval=60),
+    PeriodicJob(id="tributary-scheduler-tick", func="webapp.jobs.record_tick", interval=60),
 )
 
 

@@ -1,0 +1,1 @@
+"""Page services: the queries and writes the views call, kept out of the views."""
