@@ -51,6 +51,8 @@ def list_users() -> None:
 
 def register_cli(app: Flask) -> None:
     from .background import scheduler_cli
+    from .providers.cli import providers_cli
 
     app.cli.add_command(users)
     app.cli.add_command(scheduler_cli)
+    app.cli.add_command(providers_cli)
