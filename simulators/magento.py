@@ -14,6 +14,7 @@ import bisect
 import hashlib
 import hmac
 import json
+import operator
 import re
 import secrets
 import threading
@@ -380,29 +381,40 @@ def _coerce(field_name: str, value: Any) -> Any:
     return text
 
 
-def _match(row: dict[str, Any], f: dict[str, str]) -> bool:
+def _predicate(f: dict[str, str]):
+    """A filter compiled to a test on a row (values coerced once, SQL-like NULL rules)."""
     name, cond = f["field"], f["condition_type"]
-    have = row.get(name)
-    if cond == "null":
-        return have is None
-    if cond == "notnull":
-        return have is not None
+    if cond in ("null", "notnull"):
+        return lambda row: (row.get(name) is None) == (cond == "null")
     if cond in ("in", "nin"):
         wanted = {_coerce(name, v.strip()) for v in str(f["value"]).split(",")}
-        return (have in wanted) == (cond == "in")
+        return lambda row: row.get(name) is not None and (row[name] in wanted) == (cond == "in")
     want = _coerce(name, f["value"])
-    if have is None:
-        return False  # SQL: NULL compares to nothing
-    if isinstance(want, str) and not isinstance(have, str):
-        have = str(have)
     if cond == "like":
-        pattern = re.escape(str(want)).replace("%", ".*").replace("_", ".")
-        return re.fullmatch(pattern, str(have), re.IGNORECASE) is not None
-    try:
-        return {"eq": have == want, "neq": have != want, "gt": have > want,
-                "gteq": have >= want, "lt": have < want, "lteq": have <= want}[cond]
-    except TypeError:
-        return False
+        pattern = re.compile(re.escape(str(want)).replace("%", ".*").replace("_", "."),
+                             re.IGNORECASE)
+        return lambda row: row.get(name) is not None and bool(pattern.fullmatch(str(row[name])))
+    compare = {"eq": operator.eq, "neq": operator.ne, "gt": operator.gt, "gteq": operator.ge,
+               "lt": operator.lt, "lteq": operator.le}[cond]
+
+    def test(row: dict[str, Any]) -> bool:
+        have = row.get(name)
+        if have is None:
+            return False  # SQL: NULL compares to nothing
+        if isinstance(want, str) and not isinstance(have, str):
+            have = str(have)
+        try:
+            return compare(have, want)
+        except TypeError:
+            return False
+
+    return test
+
+
+def _matcher(groups: list[list[dict[str, str]]]):
+    """Filters within a group OR, groups AND."""
+    compiled = [[_predicate(f) for f in g] for g in groups if g]
+    return lambda row: all(any(t(row) for t in g) for g in compiled)
 
 
 def _page(total: int, crit: dict[str, Any], state: State) -> tuple[int, int]:
@@ -437,16 +449,19 @@ def search_customers(state: State, args: list[tuple[str, str]]) -> dict[str, Any
     rows, keys = state.by_updated()
     fast = [(s["field"], s["direction"]) for s in sorts] in (
         [("updated_at", "ASC")], [("updated_at", "ASC"), ("entity_id", "ASC")])
-    start = 0
+    start, rest = 0, groups
     if fast:  # walk the cached order; a lone updated_at gt/gteq filter bisects to its start
+        rest = []
         for g in groups:
             if len(g) == 1 and g[0]["field"] == "updated_at" and g[0]["condition_type"] in (
                     "gt", "gteq"):
                 bound = str(_coerce("updated_at", g[0]["value"]))
                 probe = (bound, 1 << 62) if g[0]["condition_type"] == "gt" else (bound, -1)
                 start = max(start, bisect.bisect_left(keys, probe))
-    hits = [(p, r) for p, r in rows[start:]
-            if all(any(_match(r, f) for f in g) for g in groups if g)]
+            else:
+                rest.append(g)
+    match = _matcher(rest)
+    hits = rows[start:] if not any(rest) else [(p, r) for p, r in rows[start:] if match(r)]
     if not fast:
         hits.sort(key=lambda pr: pr[0].id)
         for s in reversed(sorts):
@@ -461,8 +476,8 @@ def search_groups(state: State, args: list[tuple[str, str]]) -> dict[str, Any]:
     crit = parse_criteria(args, FILTER_FIELDS["groups"])
     rows = [{"id": gid, "code": code, "tax_class_id": 3, "tax_class_name": "Retail Customer"}
             for gid, code in _groups(state)]
-    hits = [r for r in rows if all(any(_match(r, f) for f in g) for g in crit["filter_groups"]
-                                   if g)]
+    match = _matcher(crit["filter_groups"])
+    hits = [r for r in rows if match(r)]
     for s in reversed(crit["sort_orders"]):
         hits.sort(key=lambda r, n=s["field"]: r[n], reverse=s["direction"] == "DESC")
     lo, hi = _page(len(hits), crit, state)

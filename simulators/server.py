@@ -5,7 +5,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+
+class QuietHandler(WSGIRequestHandler):
+    """No access log line per request (noisy in tests, benchmarks and the sampler)."""
+
+    def log_request(self, *args, **kwargs) -> None:
+        pass
 
 
 @dataclass
@@ -22,9 +29,12 @@ class Running:
 
 def serve(app, host: str = "127.0.0.1", port: int = 0) -> Running:
     """Start `app` threaded on host:port (0 picks a free port); returns its base URL."""
-    server = make_server(host, port, app, threaded=True)
+    server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True, name="simulator")
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+        name="simulator",
+    )
     thread.start()
     real_port = server.server_port
     return Running(f"http://{host}:{real_port}", real_port, server, thread)

@@ -350,7 +350,7 @@ class ZohoApp:
             return _json(body)
         if grant == "refresh_token":
             s.refresh_requests += 1
-            now = time.monotonic()
+            now = s.now().timestamp()
             s.refresh_times = [t for t in s.refresh_times if now - t < 60]
             if len(s.refresh_times) >= s.refresh_limit_per_minute:
                 return _json({"error_description": "You have made too many requests "
@@ -536,6 +536,9 @@ class ZohoApp:
         next_token = None
         expiry = s.now() + TOKEN_LIFETIME
         if more:
+            if len(s.page_tokens) > 20000:  # forget expired tokens now and then
+                s.page_tokens = {k: v for k, v in s.page_tokens.items()
+                                 if v["expires"] > s.now()}
             next_token = secrets.token_hex(48)
             s.page_tokens[next_token] = {"binding": binding, "offset": offset + per_page,
                                          "expires": expiry}

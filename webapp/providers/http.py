@@ -128,6 +128,7 @@ class HttpClient:
 
     `retry_budget` is the total seconds a single request may spend waiting between
     retries; past it the request raises RateLimited (429) or SourceUnavailable (5xx).
+    `default_retry_after` is the wait after a 429 that names none (Zoho: about 60 s).
     """
 
     def __init__(
@@ -139,6 +140,7 @@ class HttpClient:
         retry_budget: float = 120.0,
         max_attempts: int = 8,
         backoff_base: float = 1.0,
+        default_retry_after: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
     ):
@@ -148,6 +150,7 @@ class HttpClient:
         self.retry_budget = retry_budget
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
+        self.default_retry_after = default_retry_after
         self.sleep = sleep
         self.session = session or requests.Session()
         self.requests_made = 0
@@ -199,6 +202,8 @@ class HttpClient:
             after = parse_retry_after(resp.headers.get("Retry-After"))
             if after is not None:
                 return after
+            if resp.status == 429 and self.default_retry_after is not None:
+                return self.default_retry_after
         base = self.backoff_base * (2 ** (attempt - 1))
         return min(60.0, base) * (0.5 + random.random() / 2)
 

@@ -288,7 +288,9 @@ class Magento:
         url = str(value or "").strip().rstrip("/")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigurationError("The store address must be a full URL like https://shop.example.com.")
+            raise ConfigurationError(
+                "The store address must be a full URL like https://shop.example.com."
+            )
         if parts.query or parts.fragment:
             raise ConfigurationError("The store address must not contain '?' or '#'.")
         if url.endswith("/rest"):

@@ -543,8 +543,9 @@ class Zoho:
             else:
                 params["page"] = walk.page
             body = self._json(self._get(module, params, headers))
-            if body is None:
+            if body is None and i == 0:
                 return [], {"more_records": False, "tokens": []}
+            body = body or {}
             page_info = body.get("info") or {}
             info["tokens"].append(page_info.get("next_page_token"))
             for row in body.get("data") or []:
