@@ -141,6 +141,7 @@ class State:
             "injected": 0,
         }
         self.ignored_params: list[str] = []
+        self.reject_tokens = False  # every access token refused, even fresh ones
         self.access_tokens: dict[str, float | None] = {}  # token -> expiry (None: never)
         self.refresh_tokens: dict[str, dict] = {}  # token -> {"expires", "replaced_by"}
         self.codes: set[str] = set()
@@ -350,7 +351,9 @@ class ShopifySimulator:
         st = self.state
         token = request.headers.get("X-Shopify-Access-Token", "")
         expiry = st.access_tokens.get(token, 0.0)
-        if token not in st.access_tokens or (expiry is not None and expiry <= st.clock()):
+        if st.reject_tokens or token not in st.access_tokens or (
+            expiry is not None and expiry <= st.clock()
+        ):
             st.access_tokens.pop(token, None)
             return _json(BAD_TOKEN, 401)
         # First use of a rotated access token retires the refresh token it replaced.
