@@ -13,10 +13,10 @@ import hmac
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, ClassVar, ContextManager
+from typing import Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 
 from authlib.common.security import generate_token
@@ -279,22 +279,24 @@ _COUNTRY_ALIASES = {
 @cache
 def _country_names() -> dict[str, str]:
     """Country names (English first, then other languages) to ISO 3166-1 alpha-2."""
-    try:
-        from phonenumbers.geodata.locale import LOCALE_DATA
-    except ImportError:  # pragma: no cover - phonenumbers is a dependency
-        return {}
+    from phonenumbers.geodata.locale import LOCALE_DATA
+
+    def name(by_lang: dict[str, str], lang: str) -> str:
+        text = by_lang.get(lang, "")
+        for _ in range(3):  # "*xx" means "the same as language xx"
+            if not text.startswith("*"):
+                break
+            text = by_lang.get(text[1:], "")
+        return text
+
     names: dict[str, str] = {}
     for region, by_lang in LOCALE_DATA.items():
-        english = by_lang.get("en", "")
-        names.setdefault((by_lang.get("aa") if english.startswith("*") else english) or "", "")
-        for name in (english, by_lang.get("aa", "")):
-            if name and not name.startswith("*"):
-                names[name.casefold()] = region
+        if english := name(by_lang, "en"):
+            names[english.casefold()] = region
     for region, by_lang in LOCALE_DATA.items():
-        for name in by_lang.values():
-            if name and not name.startswith("*"):
-                names.setdefault(name.casefold(), region)
-    names.pop("", None)
+        for lang in by_lang:
+            if other := name(by_lang, lang):
+                names.setdefault(other.casefold(), region)
     return names
 
 
@@ -325,9 +327,8 @@ def _api_error(resp: Response, version: str) -> ProviderError:
     if code == "INVALID_FIELD":
         match = re.search(r"No such column '([^']+)'", message)
         missing = (match.group(1),) if match else ()
-        return SchemaError(
-            f"Salesforce no longer has the field {missing[0] if missing else ''}.".replace(
-                "field .", "field asked for."), missing=missing, detail=detail)
+        return SchemaError(Salesforce._missing_reason(missing or ("asked for",)),
+                           missing=missing, detail=detail)
     if code == "INVALID_QUERY_LOCATOR":
         return _LocatorExpired("Salesforce's query cursor expired.", detail=detail)
     if code == "REQUEST_LIMIT_EXCEEDED":
@@ -374,7 +375,7 @@ class Salesforce:
         http: HttpClient | None = None,
         on_credentials: Callable[[dict[str, Any]], None] | None = None,
         allow_loopback: bool = False,
-        refresh_lock: Callable[[], ContextManager] | None = None,
+        refresh_lock: Callable[[], AbstractContextManager] | None = None,
     ):
         self.settings = dict(settings)
         self.credentials = dict(credentials)
@@ -453,8 +454,8 @@ class Salesforce:
             records = [self._record(obj, r) for r in raw]
             if raw:
                 after = {"t": raw[-1]["SystemModstamp"], "id": raw[-1]["Id"]}
-                top = max(r.updated_at for r in records if r.updated_at)
-                high = top if high is None or top > high else high
+                top = max((r.updated_at for r in records if r.updated_at), default=None)
+                high = top if high is None or (top and top > high) else high
             done = bool(body.get("done", True))
             next_url = body.get("nextRecordsUrl")
             if not done and not next_url:
