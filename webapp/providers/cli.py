@@ -42,15 +42,6 @@ def _record_json(record) -> str:
 def sample(provider, config_file, group, source, since, limit, walk_all):
     """Print records as JSON lines on stdout and a summary line on stderr."""
     config = json.load(config_file)
-    cls = get_provider_class(provider)
-    client = cls(
-        config.get("settings", {}),
-        config.get("credentials", {}),
-        allow_loopback=current_app.config["ALLOW_LOOPBACK_PROVIDERS"],
-        on_credentials=lambda _new: click.echo(
-            "note: the provider refreshed its credentials (not saved by the sampler)", err=True
-        ),
-    )
     if since is not None and since.tzinfo is None:
         from datetime import UTC
 
@@ -58,6 +49,15 @@ def sample(provider, config_file, group, source, since, limit, walk_all):
     started = time.monotonic()
     count = pages = 0
     try:
+        client = get_provider_class(provider)(
+            config.get("settings", {}),
+            config.get("credentials", {}),
+            allow_loopback=current_app.config["ALLOW_LOOPBACK_PROVIDERS"],
+            on_credentials=lambda _new: click.echo(
+                "note: the provider refreshed its credentials (not saved by the sampler)",
+                err=True,
+            ),
+        )
         group = group or client.groups()[0].id
         source = source or client.sources(group)[0].id
         out = sys.stdout
