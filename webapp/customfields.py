@@ -10,17 +10,17 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
 import phonenumbers
-from phonenumbers import geocoder
 
+from .countries import country_code
 from .models.lists import CHOICE_FORMATS, FIELD_FORMATS, FIELD_TYPES
 
 NAME_RE = re.compile(r"^[a-z0-9_]{1,64}$")
 TEXT_LIMIT = 255
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 GENDERS = ("Male", "Female", "Prefer not to say")
 _GENDER_ALIASES = {"m": "Male", "male": "Male", "f": "Female", "female": "Female",
                    "prefer not to say": "Prefer not to say"}
@@ -101,23 +101,8 @@ def validate_definition(type_: str, format_: str, allowed: list[str]) -> list[st
     return []
 
 
-@lru_cache(maxsize=1)
-def _country_names() -> dict[str, str]:
-    names: dict[str, str] = {}
-    for region in phonenumbers.SUPPORTED_REGIONS:
-        label = geocoder._region_display_name(region, "en", None, None)
-        if label:
-            names[label.lower()] = region
-    names.update({"usa": "US", "united states of america": "US", "uk": "GB",
-                  "great britain": "GB", "england": "GB"})
-    return names
-
-
 def parse_country(raw: str) -> str | None:
-    text = raw.strip()
-    if len(text) == 2 and text.upper() in phonenumbers.SUPPORTED_REGIONS:
-        return text.upper()
-    return _country_names().get(text.lower())
+    return country_code(raw)
 
 
 def _parse_datetime(text: str) -> datetime | None:
@@ -142,6 +127,8 @@ def coerce_type(type_: str, raw: Any, *, region: str | None = None) -> Coerced:
             return Coerced(text[:TEXT_LIMIT], warning="clipped to 255 characters")
         return Coerced(text)
     if type_ == "number":
+        if "," in text and not _THOUSANDS.match(text):  # "1,5": a decimal comma, not 15
+            return Coerced(error=f"{text[:40]!r} is not a number")
         try:
             number = float(text.replace(",", "")) if not isinstance(raw, int | float) else raw
         except ValueError:
@@ -155,10 +142,10 @@ def coerce_type(type_: str, raw: Any, *, region: str | None = None) -> Coerced:
                 return Coerced(date.fromisoformat(text).isoformat())
             except ValueError:
                 return Coerced(error=f"{text!r} is not a calendar date")
-        moment = _parse_datetime(text)
-        if moment is None:
+        try:  # the calendar date as written, not shifted to UTC by its offset
+            return Coerced(datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat())
+        except ValueError:
             return Coerced(error=f"{text[:40]!r} is not a date (YYYY-MM-DD)")
-        return Coerced(moment.date().isoformat())
     if type_ == "datetime":
         moment = _parse_datetime(text)
         if moment is None:

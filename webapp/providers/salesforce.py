@@ -15,13 +15,13 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
+from ..countries import country_code
 from .base import (
     AuthError,
     ConfigurationError,
@@ -265,53 +265,6 @@ def build_soql(
     if where:
         query += " WHERE " + " AND ".join(where)
     return query + " ORDER BY SystemModstamp ASC, Id ASC"
-
-
-_COUNTRY_ALIASES = {
-    "usa": "US", "u.s.a.": "US", "u.s.": "US", "united states of america": "US",
-    "america": "US", "uk": "GB", "u.k.": "GB", "great britain": "GB", "england": "GB",
-    "scotland": "GB", "wales": "GB", "northern ireland": "GB", "holland": "NL",
-    "the netherlands": "NL", "deutschland": "DE", "south korea": "KR", "korea": "KR",
-    "russia": "RU", "czech republic": "CZ", "uae": "AE", "türkiye": "TR", "turkey": "TR",
-}
-
-
-@cache
-def _country_names() -> dict[str, str]:
-    """Country names (English first, then other languages) to ISO 3166-1 alpha-2."""
-    from phonenumbers.geodata.locale import LOCALE_DATA
-
-    def name(by_lang: dict[str, str], lang: str) -> str:
-        text = by_lang.get(lang, "")
-        for _ in range(3):  # "*xx" means "the same as language xx"
-            if not text.startswith("*"):
-                break
-            text = by_lang.get(text[1:], "")
-        return text
-
-    names: dict[str, str] = {}
-    for region, by_lang in LOCALE_DATA.items():
-        if english := name(by_lang, "en"):
-            names[english.casefold()] = region
-    for region, by_lang in LOCALE_DATA.items():
-        for lang in by_lang:
-            if other := name(by_lang, lang):
-                names.setdefault(other.casefold(), region)
-    return names
-
-
-def country_code(value: Any) -> str | None:
-    """ISO-2 for a Salesforce country (free text: a code or a name); None if unknown."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    folded = text.casefold()
-    if folded in _COUNTRY_ALIASES:
-        return _COUNTRY_ALIASES[folded]
-    if len(text) == 2 and text.isalpha():
-        code = text.upper()
-        return code if code in set(_country_names().values()) else None
-    return _country_names().get(folded)
 
 
 def _api_error(resp: Response, version: str) -> ProviderError:

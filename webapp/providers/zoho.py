@@ -20,6 +20,7 @@ from urllib.parse import urlencode, urlsplit
 
 from authlib.common.security import generate_token
 
+from ..countries import country_code
 from .base import (
     AuthError,
     ConfigurationError,
@@ -73,21 +74,6 @@ TYPE_MAP = {
     "date": "date", "datetime": "datetime", "integer": "number", "bigint": "number",
     "double": "number", "decimal": "number", "currency": "number", "percent": "number",
     "autonumber": "text", "website": "url",
-}
-COUNTRIES = {
-    "united states": "US", "united states of america": "US", "usa": "US", "u.s.a.": "US",
-    "u.s.": "US", "america": "US", "united kingdom": "GB", "uk": "GB", "great britain": "GB",
-    "england": "GB", "scotland": "GB", "wales": "GB", "germany": "DE", "deutschland": "DE",
-    "france": "FR", "canada": "CA", "australia": "AU", "netherlands": "NL",
-    "the netherlands": "NL", "holland": "NL", "poland": "PL", "spain": "ES", "japan": "JP",
-    "india": "IN", "ireland": "IE", "italy": "IT", "portugal": "PT", "belgium": "BE",
-    "austria": "AT", "switzerland": "CH", "sweden": "SE", "norway": "NO", "denmark": "DK",
-    "finland": "FI", "new zealand": "NZ", "mexico": "MX", "brazil": "BR", "argentina": "AR",
-    "china": "CN", "south korea": "KR", "singapore": "SG", "south africa": "ZA",
-    "united arab emirates": "AE", "uae": "AE", "saudi arabia": "SA", "czech republic": "CZ",
-    "czechia": "CZ", "greece": "GR", "turkey": "TR", "israel": "IL", "russia": "RU",
-    "ukraine": "UA", "romania": "RO", "hungary": "HU", "philippines": "PH", "indonesia": "ID",
-    "malaysia": "MY", "thailand": "TH", "vietnam": "VN", "egypt": "EG", "nigeria": "NG",
 }
 GROUPS = (Group("Contacts", "Contacts"), Group("Leads", "Leads"))
 
@@ -266,15 +252,6 @@ def _iso(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.replace(microsecond=0).isoformat()
-
-
-def _country(value: Any) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if len(text) == 2 and text.isalpha():
-        return text.upper()
-    return COUNTRIES.get(text.lower())
 
 
 class Zoho:
@@ -479,7 +456,7 @@ class Zoho:
             first_name=row.get("First_Name"),
             last_name=row.get("Last_Name"),
             phone=row.get("Phone") or row.get("Mobile"),
-            country=_country(row.get("Mailing_Country", row.get("Country"))),
+            country=country_code(row.get("Mailing_Country", row.get("Country"))),
             consent="opted_out" if opted_out else "unknown",
             consent_at=None,  # Zoho keeps no timestamp for the opt-out flag
             updated_at=_parse_time(row.get("Modified_Time")),
