@@ -19,7 +19,12 @@ from webapp.devserver import free_port, port_is_free, start_redis, stop  # noqa:
 VENV_BIN = Path(sys.executable).parent
 
 
+def _interrupt(_signum, _frame):
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     host, port = "127.0.0.1", int(os.environ.get("TRIBUTARY_PORT", "5000"))
     env = dict(os.environ)
     env.setdefault("TRIBUTARY_ENV", "development")

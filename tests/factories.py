@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import insert
 
 from webapp.extensions import db
-from webapp.models import Contact, ContactList, CustomField, Cycle, User
+from webapp.models import Contact, ContactList, CustomField, Cycle, Suppression, User
 from webapp.models.base import utcnow
 from webapp.security import hash_password
 
@@ -65,3 +65,18 @@ def make_contacts(contact_list: ContactList, n: int, *, prefix: str = "person",
     for chunk in range(0, len(rows), 5000):
         db.session.execute(insert(Contact), rows[chunk:chunk + 5000])
     db.session.commit()
+
+
+def make_contact(contact_list: ContactList, email: str = "ann@example.com", **kw) -> Contact:
+    """One contact through the ORM (for detail pages); `make_contacts` for many."""
+    row = Contact(list_id=contact_list.id, email=email, email_norm=email.strip().lower(), **kw)
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def make_suppression(value: str = "spam@example.com", kind: str = "email") -> Suppression:
+    row = Suppression(kind=kind, value=value)
+    db.session.add(row)
+    db.session.commit()
+    return row

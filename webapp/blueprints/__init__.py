@@ -6,7 +6,8 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import auth, contacts, dashboard, fields, lists, settings, status, suppression
+    from . import auth, contacts, cycles, dashboard, fields, lists, settings, status, suppression
 
-    for module in (auth, dashboard, lists, contacts, fields, suppression, settings, status):
+    for module in (auth, dashboard, lists, contacts, cycles, fields, suppression, settings,
+                   status):
         app.register_blueprint(module.bp)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_user, logout_user
 from sqlalchemy import select
-from urllib.parse import urlsplit
 
 from ..extensions import db
 from ..models import User
