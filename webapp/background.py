@@ -37,6 +37,9 @@ class PeriodicJob:
 
 PERIODIC: tuple[PeriodicJob, ...] = (
     PeriodicJob(id="tributary-scheduler-tick", func="webapp.jobs.record_tick", interval=60),
+    PeriodicJob(id="tributary-imports-dispatch", func="webapp.jobs.dispatch_imports",
+                interval=60),
+    PeriodicJob(id="tributary-imports-sweep", func="webapp.jobs.sweep_imports", interval=60),
 )
 
 

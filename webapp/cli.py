@@ -51,8 +51,11 @@ def list_users() -> None:
 
 def register_cli(app: Flask) -> None:
     from .background import scheduler_cli
+    from .imports.cli import imports_cli, secrets_cli
     from .providers.cli import providers_cli
 
     app.cli.add_command(users)
+    app.cli.add_command(imports_cli)
+    app.cli.add_command(secrets_cli)
     app.cli.add_command(scheduler_cli)
     app.cli.add_command(providers_cli)

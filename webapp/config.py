@@ -22,6 +22,13 @@ DEFAULTS: dict[str, object] = {
     "ALLOW_LOOPBACK_PROVIDERS": False,
     "QUEUE_NAMES": "imports,default",
     "JOB_TIMEOUT_SECONDS": 3600,
+    # OAuth apps (client id / secret) per provider; the settings page may store them instead.
+    "SHOPIFY_CLIENT_ID": "",
+    "SHOPIFY_CLIENT_SECRET": "",
+    "ZOHO_CLIENT_ID": "",
+    "ZOHO_CLIENT_SECRET": "",
+    "SALESFORCE_CLIENT_ID": "",
+    "SALESFORCE_CLIENT_SECRET": "",
 }
 
 # Settings that must come from the environment in production, with the variable to set.

@@ -42,3 +42,33 @@ def ping(name: str) -> str:
     with app_context():
         beat(f"ping:{name}")
     return f"pong:{name}"
+
+
+# --------------------------------------------------------------- import engine (issue 4)
+
+
+def run_import(run_id: int) -> str | None:
+    """Execute (or resume) one import run; the run row holds everything else."""
+    with app_context():
+        from .imports.runs import execute
+
+        try:
+            return execute(run_id)
+        finally:
+            db.session.remove()
+
+
+def dispatch_imports() -> int:
+    """Periodic: start the recurring imports that are due."""
+    with app_context():
+        from .imports.schedule import dispatch_due
+
+        return len(dispatch_due())
+
+
+def sweep_imports() -> dict:
+    """Periodic: re-queue runs whose worker died or whose job vanished from Redis."""
+    with app_context():
+        from .imports.runs import sweep
+
+        return sweep()

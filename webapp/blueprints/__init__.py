@@ -6,8 +6,19 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import auth, contacts, cycles, dashboard, fields, lists, settings, status, suppression
+    from . import (
+        auth,
+        contacts,
+        cycles,
+        dashboard,
+        fields,
+        integrations,
+        lists,
+        settings,
+        status,
+        suppression,
+    )
 
-    for module in (auth, dashboard, lists, contacts, cycles, fields, suppression, settings,
-                   status):
+    for module in (auth, dashboard, lists, contacts, cycles, fields, suppression, integrations,
+                   settings, status):
         app.register_blueprint(module.bp)

@@ -15,3 +15,31 @@ __all__ = [
     "User",
     "WorkspaceSettings",
 ]
+
+# Integrations and the import engine (issue 4).
+from .imports import (  # noqa: E402
+    ConsentEvent,
+    ImportRun,
+    ImportRunSeen,
+    OverageEntry,
+    RecurringImport,
+    RejectedRow,
+    WorkspaceNotice,
+)
+from .integrations import Integration  # noqa: E402
+
+__all__ += [
+    "ConsentEvent",
+    "ImportRun",
+    "ImportRunSeen",
+    "Integration",
+    "OverageEntry",
+    "RecurringImport",
+    "RejectedRow",
+    "WorkspaceNotice",
+]
+
+# OAuth app credentials per provider (issue 5).
+from .oauth_apps import OAuthApp  # noqa: E402
+
+__all__ += ["OAuthApp"]

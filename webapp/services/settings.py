@@ -1,4 +1,5 @@
-"""Workspace settings form: validate every input, report each error next to its input."""
+"""Workspace settings form: validate every input, report each error next to its input.
+Also the OAuth app credentials (client id, encrypted secret) per provider."""
 
 from __future__ import annotations
 
@@ -6,9 +7,13 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from zoneinfo import available_timezones
 
+from flask import current_app, url_for
+from sqlalchemy import delete, select
+
 from ..customfields import CURRENCIES
 from ..extensions import db
-from ..models import WorkspaceSettings
+from ..models import OAuthApp, WorkspaceSettings
+from ..security import decrypt, encrypt, mask
 
 
 @lru_cache(maxsize=1)
@@ -58,3 +63,72 @@ def save(values: dict) -> WorkspaceSettings:
         setattr(row, key, value)
     db.session.commit()
     return row
+
+
+# ------------------------------------------------------------------ OAuth apps
+
+OAUTH_APP_LABELS = {"shopify": "Shopify", "zoho": "Zoho CRM", "salesforce": "Salesforce"}
+
+
+def oauth_apps() -> list[dict]:
+    """Per OAuth provider: where its app credentials come from, the client id and at most
+    the last 4 characters of the secret, and the redirect URL to register."""
+    rows = {r.provider: r for r in db.session.scalars(select(OAuthApp))}
+    out = []
+    for provider, label in OAUTH_APP_LABELS.items():
+        key = provider.upper()
+        row = rows.get(provider)
+        env_id = str(current_app.config.get(f"{key}_CLIENT_ID") or "")
+        env_secret = str(current_app.config.get(f"{key}_CLIENT_SECRET") or "")
+        item = {
+            "provider": provider, "label": label, "row": row is not None,
+            "env_vars": (f"TRIBUTARY_{key}_CLIENT_ID", f"TRIBUTARY_{key}_CLIENT_SECRET"),
+            "env_set": bool(env_id and env_secret),
+            "redirect_uri": url_for("integrations.oauth_callback", provider=provider,
+                                    _external=True),
+        }
+        if row is not None:
+            try:
+                secret = decrypt(row.client_secret_encrypted)
+            except ValueError:
+                secret = ""
+            item.update(source="settings", client_id=row.client_id, secret_hint=mask(secret))
+        elif item["env_set"]:
+            item.update(source="environment", client_id=env_id, secret_hint=mask(env_secret))
+        else:
+            item.update(source="", client_id="", secret_hint="")
+        out.append(item)
+    return out
+
+
+def save_oauth_app(provider: str, form) -> dict[str, str]:
+    """Store (or update) the provider's app credentials; returns errors by input name.
+    An empty secret keeps the saved one."""
+    row = db.session.scalar(select(OAuthApp).where(OAuthApp.provider == provider))
+    client_id = (form.get("client_id") or "").strip()
+    secret = (form.get("client_secret") or "").strip()
+    errors: dict[str, str] = {}
+    if not client_id or len(client_id) > 255 or any(c.isspace() for c in client_id):
+        errors["client_id"] = "Paste the app's client id (consumer key), without spaces."
+    if not secret and row is None:
+        errors["client_secret"] = "Paste the app's client secret."
+    elif len(secret) > 1000:
+        errors["client_secret"] = "That secret is too long to be a client secret."
+    if errors:
+        return errors
+    if row is None:
+        row = OAuthApp(provider=provider, client_id=client_id,
+                       client_secret_encrypted=encrypt(secret))
+        db.session.add(row)
+    else:
+        row.client_id = client_id
+        if secret:
+            row.client_secret_encrypted = encrypt(secret)
+    db.session.commit()
+    return {}
+
+
+def delete_oauth_app(provider: str) -> bool:
+    result = db.session.execute(delete(OAuthApp).where(OAuthApp.provider == provider))
+    db.session.commit()
+    return bool(result.rowcount)

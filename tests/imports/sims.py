@@ -1,0 +1,79 @@
+"""Wiring the provider contract cases (real simulators over HTTP) into engine tests."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from tests.providers.cases import CASE_NAMES, load_case
+from webapp.imports.rules import check_email, normalise_email
+
+
+def available() -> list[str]:
+    names = []
+    for name in CASE_NAMES:
+        try:
+            load_case(name)
+            importlib.import_module(f"webapp.providers.{name}")
+        except ImportError:
+            continue
+        names.append(name)
+    return names
+
+
+def wire(provider, on_credentials, refresh_lock):
+    """Point a case-built client's credential callback and refresh lock at the engine's."""
+    for attr in ("on_credentials", "_on_credentials"):
+        if hasattr(provider, attr):
+            setattr(provider, attr, on_credentials)
+    for attr in ("refresh_lock", "_refresh_lock"):
+        if hasattr(provider, attr):
+            setattr(provider, attr, refresh_lock)
+    return provider
+
+
+class Hooked:
+    """Delegates to a provider and calls `hook()` after the `after`-th page is yielded."""
+
+    def __init__(self, inner, after: int, hook: Callable[[], None]):
+        self.inner, self.after, self.hook = inner, after, hook
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def iter_pages(self, *args, **kwargs):
+        for index, page in enumerate(self.inner.iter_pages(*args, **kwargs), start=1):
+            yield page
+            if index == self.after:
+                self.hook()
+
+
+def factory(case, *, after: int | None = None, hook: Callable[[], None] | None = None):
+    """A provider_factory for runs.execute that builds the case's client."""
+
+    def build(integration, *, on_credentials, refresh_lock):
+        provider = wire(case.provider(), on_credentials, refresh_lock)
+        return Hooked(provider, after, hook) if hook else provider
+
+    return build
+
+
+def loyalty_field(case) -> str:
+    return next(n for n in case.custom_field_names if "loyalty" in n.lower())
+
+
+def expected_emails(case) -> set[str]:
+    """Normalised emails the import must hold: valid, not opted out at the source."""
+    wanted = set()
+    for person in case.people:
+        if not person.email:
+            continue
+        norm = normalise_email(person.email)
+        if check_email(norm) is None and case.expected_consent(person) != "opted_out":
+            wanted.add(norm)
+    return wanted
+
+
+def demo_config(case) -> dict:
+    module = importlib.import_module(f"simulators.{case.name}")
+    return module.demo_config(case.app, case.running.url)

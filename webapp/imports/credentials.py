@@ -1,0 +1,79 @@
+"""Integration credentials at rest: the whole credentials dict as one Fernet token.
+
+Refreshed or rotated tokens handed back by a provider are saved at once in their own short
+transaction (a separate connection), so a later failure of the run cannot lose them.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import AbstractContextManager
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from ..extensions import db
+from ..models import Integration
+from ..models.base import utcnow
+from ..security import decrypt, encrypt, rotate
+
+REFRESH_LOCK_SECONDS = 60
+
+
+def store(integration: Integration, credentials: dict[str, Any]) -> None:
+    """Set the encrypted credentials on the row (the caller commits)."""
+    integration.credentials_encrypted = encrypt(json.dumps(credentials, sort_keys=True))
+    integration.credentials_updated_at = utcnow()
+
+
+def load(integration: Integration) -> dict[str, Any]:
+    if not integration.credentials_encrypted:
+        return {}
+    return json.loads(decrypt(integration.credentials_encrypted))
+
+
+def save_now(integration_id: int, credentials: dict[str, Any]) -> None:
+    """Persist refreshed credentials immediately, in a transaction of their own."""
+    token = encrypt(json.dumps(credentials, sort_keys=True))
+    with db.engine.begin() as conn:
+        conn.execute(
+            update(Integration.__table__)
+            .where(Integration.__table__.c.id == integration_id)
+            .values(credentials_encrypted=token, credentials_updated_at=utcnow())
+        )
+
+
+def refresh_lock(integration_id: int, redis=None) -> AbstractContextManager:
+    """A Redis lock so concurrent runs of one integration do not refresh tokens twice."""
+    if redis is None:
+        from ..background import redis_connection
+
+        redis = redis_connection()
+    return redis.lock(f"tributary:refresh-lock:{integration_id}",
+                      timeout=REFRESH_LOCK_SECONDS, blocking_timeout=REFRESH_LOCK_SECONDS)
+
+
+def rotate_all() -> int:
+    """Re-encrypt every stored secret under the first configured key; returns the count.
+
+    Every column named `*_encrypted` in any table is a Fernet token (integration
+    credentials, OAuth app secrets…), so tables added later are rotated too."""
+    changed = 0
+    for table in db.metadata.sorted_tables:
+        columns = [c for c in table.columns if c.name.endswith("_encrypted")]
+        if not columns:
+            continue
+        key = list(table.primary_key.columns)
+        for column in columns:
+            rows = db.session.execute(
+                select(*key, column).where(column.is_not(None), column != "")).all()
+            for row in rows:
+                ident = {k.name: row[i] for i, k in enumerate(key)}
+                condition = [k == ident[k.name] for k in key]
+                db.session.execute(update(table).where(*condition)
+                                   .values({column.name: rotate(row[-1])}))
+                changed += 1
+    db.session.commit()
+    current_app.logger.info("re-encrypted %d stored secrets", changed)
+    return changed

@@ -1,0 +1,373 @@
+"""The streaming pipeline: fetch → map → validate → consent/suppression → criteria →
+duplicates → set-based upsert, page by page.
+
+Each page's contacts, ledger rows, rejects, the run's counts and its resume cursor are
+committed in ONE transaction that also checks the run's lease, so a run resumed by another
+worker neither loses nor repeats a page. Nothing holds the whole source in memory: the only
+state that grows is a set of 64-bit email hashes (duplicate detection), also persisted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from ..models import ImportRun, ImportRunSeen, RecurringImport, Suppression
+from ..models.base import utcnow
+from ..providers.base import Page, Record
+from . import upsert
+from .rules import (
+    Mapping,
+    check_email,
+    custom_values,
+    email_hash,
+    normalise_email,
+    record_email,
+    record_name,
+)
+
+PREVIEW_LIMIT = 1000
+SAMPLES_PER_OUTCOME = 10
+
+
+class LeaseLost(RuntimeError):
+    """Another worker took this run over (the sweep judged this one dead): stop quietly."""
+
+
+@dataclass(slots=True)
+class Context:
+    """What one run needs to judge rows, fixed for the run."""
+
+    run_id: int
+    list_id: int
+    criteria: str
+    mapping: Mapping
+    consent_source: str
+    cycle_id: int | None = None
+    cycle_day: int | None = None
+    suppressed_emails: frozenset[str] = frozenset()
+    suppressed_domains: frozenset[str] = frozenset()
+    collect_samples: bool = False
+
+
+@dataclass(slots=True)
+class PagePlan:
+    """The outcome of one page, computed before anything is written."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    consent: list[tuple[str, str, datetime]] = field(default_factory=list)  # norm, state, at
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    seen: list[int] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)
+    samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def written(self) -> int:
+        return self.counts["added"] + self.counts["updated"]
+
+
+def load_suppressions(session: Session) -> tuple[frozenset[str], frozenset[str]]:
+    emails, domains = set(), set()
+    for kind, value in session.execute(select(Suppression.kind, Suppression.value)):
+        (emails if kind == "email" else domains).add(value.strip().lower())
+    return frozenset(emails), frozenset(domains)
+
+
+def load_seen(session: Session, run_id: int) -> set[int]:
+    return upsert.load_seen(session, run_id)
+
+
+def plan_page(session: Session, ctx: Context, records: list[Record], seen: set[int],
+              now: datetime) -> PagePlan:
+    """Judge a page's records against the rules and what is stored (reads only)."""
+    plan = PagePlan()
+    counts, mapping = plan.counts, ctx.mapping
+    page_seen: set[int] = set()
+    candidates: list[tuple[Record, str, str]] = []
+
+    def reject(rec: Record, email: str, reason: str, detail: str) -> None:
+        plan.reasons[reason] += 1
+        plan.rejects.append({"run_id": ctx.run_id, "source_id": str(rec.source_id)[:255],
+                             "email": (email or "")[:512], "reason": reason,
+                             "detail": detail[:500]})
+        _sample(plan, ctx, "reject", rec, email, reason=reason, detail=detail)
+
+    for rec in records:
+        counts["fetched"] += 1
+        raw = record_email(rec, mapping)
+        raw = str(raw).strip() if raw is not None else ""
+        if not raw:
+            counts["skipped"] += 1
+            _sample(plan, ctx, "skip", rec, "", detail="no email address at the source")
+            continue
+        norm = normalise_email(raw)
+        bad = check_email(norm)
+        if bad:
+            reject(rec, raw, *bad)
+            continue
+        digest = email_hash(norm)
+        if digest in seen or digest in page_seen:
+            reject(rec, raw, "already_in_queue", "the same email came earlier in this run")
+            continue
+        page_seen.add(digest)
+        if norm in ctx.suppressed_emails or norm.rpartition("@")[2] in ctx.suppressed_domains:
+            reject(rec, raw, "blacklisted", "on the workspace suppression list")
+            continue
+        candidates.append((rec, raw, norm))
+    plan.seen = list(page_seen)
+
+    existing = upsert.existing_contacts(session, ctx.list_id, [c[2] for c in candidates])
+    for rec, email, norm in candidates:
+        old = existing.get(norm)
+        consent = rec.consent if rec.consent in ("subscribed", "opted_out") else "unknown"
+        consent_at = rec.consent_at or now
+        if consent == "opted_out":
+            if old is None:
+                reject(rec, email, "opted_out_at_source",
+                       "opted out of email at the source; never added")
+                continue
+            # An opt-out at the source always unsubscribes, whatever the criteria.
+            if old.status == "unsubscribed" and old.consent_state == "opted_out":
+                counts["unchanged"] += 1
+                _sample(plan, ctx, "unchanged", rec, email)
+                continue
+            plan.rows.append(_row(ctx, email, norm, "", {}, now, status="unsubscribed",
+                                  consent=("opted_out", ctx.consent_source, consent_at,
+                                           ctx.run_id)))
+            plan.consent.append((norm, "opted_out", consent_at))
+            counts["updated"] += 1
+            _sample(plan, ctx, "update", rec, email, detail="unsubscribed: opted out at source")
+            continue
+        if old is not None and old.status == "unsubscribed":
+            why = ("unsubscribed in Tributary" if old.unsubscribed_locally
+                   else "unsubscribed") + "; an import never re-subscribes"
+            reject(rec, email, "policy_failure", why)
+            continue
+        if ctx.criteria == "add_only" and old is not None:
+            reject(rec, email, "mismatched_criteria", "already on the list (add new only)")
+            continue
+        if ctx.criteria == "update_only" and old is None:
+            reject(rec, email, "mismatched_criteria", "not on the list (update existing only)")
+            continue
+
+        name, clipped = record_name(rec, mapping)
+        custom, warnings = custom_values(rec, mapping)
+        counts["warnings"] += len(warnings) + (1 if clipped else 0)
+        if old is None:
+            plan.rows.append(_row(ctx, email, norm, name, custom, now, status="subscribed",
+                                  consent=(consent, ctx.consent_source, consent_at, ctx.run_id),
+                                  new=True))
+            plan.consent.append((norm, consent, consent_at))
+            counts["added"] += 1
+            _sample(plan, ctx, "add", rec, email, name=name, custom=custom, warnings=warnings)
+            continue
+        stored = old.custom or {}
+        merged = {**stored, **custom}
+        consent_changes = consent != "unknown" and consent != old.consent_state
+        if (not name or name == old.name) and merged == stored and not consent_changes:
+            counts["unchanged"] += 1
+            _sample(plan, ctx, "unchanged", rec, email)
+            continue
+        if consent_changes:
+            record = (consent, ctx.consent_source, consent_at, ctx.run_id)
+            plan.consent.append((norm, consent, consent_at))
+        else:
+            record = (old.consent_state, old.consent_source, old.consent_at, old.consent_run_id)
+        plan.rows.append(_row(ctx, email, norm, name, custom, now, status="subscribed",
+                              consent=record))
+        counts["updated"] += 1
+        _sample(plan, ctx, "update", rec, email, name=name, custom=custom, warnings=warnings)
+    return plan
+
+
+def _row(ctx: Context, email: str, norm: str, name: str, custom: dict, now: datetime, *,
+         status: str, consent: tuple, new: bool = False) -> dict[str, Any]:
+    state, source, at, run = consent
+    return {
+        "list_id": ctx.list_id, "email": email[:254], "email_norm": norm, "name": name,
+        "custom": custom, "origin": "import", "status": status,
+        "unsubscribed_at": now if status == "unsubscribed" else None,
+        "unsubscribed_locally": False,
+        "consent_state": state, "consent_source": source, "consent_at": at,
+        "consent_run_id": run,
+        "cycle_id": ctx.cycle_id if new else None,
+        "cycle_day": ctx.cycle_day if new and ctx.cycle_id else None,
+        "enrolled_at": now if new and ctx.cycle_id else None,
+        "created_at": now, "updated_at": now,
+        "created_run_id": ctx.run_id, "updated_run_id": ctx.run_id, "note": "",
+    }
+
+
+def _sample(plan: PagePlan, ctx: Context, outcome: str, rec: Record, email: str,
+            **extra: Any) -> None:
+    if not ctx.collect_samples:
+        return
+    bucket = plan.samples.setdefault(outcome, [])
+    if len(bucket) < SAMPLES_PER_OUTCOME:
+        bucket.append({"source_id": str(rec.source_id), "email": email, **{
+            k: v for k, v in extra.items() if v not in (None, "", [], {})}})
+
+
+def write_page(session: Session, ctx: Context, plan: PagePlan, now: datetime,
+               page_no: int) -> None:
+    """Write a planned page (inside the caller's transaction)."""
+    upsert.upsert_contacts(session, plan.rows)
+    upsert.record_consent(session, ctx.list_id, ctx.run_id, [c[0] for c in plan.consent], now)
+    upsert.insert_rejects(session, plan.rejects)
+    upsert.insert_seen(session, ctx.run_id, page_no, plan.seen)
+
+
+@dataclass(slots=True)
+class Progress:
+    """The run's counters, kept in memory by the lease holder and saved with each page."""
+
+    fetched: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    warnings: int = 0
+    pages: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, run: ImportRun) -> Progress:
+        return cls(run.fetched, run.added, run.updated, run.unchanged, run.skipped,
+                   run.warnings, run.pages, Counter(run.rejected_by_reason or {}),
+                   dict(run.timings or {}))
+
+    @property
+    def written(self) -> int:
+        return self.added + self.updated
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.reasons.values())
+
+    def add(self, plan: PagePlan) -> None:
+        c = plan.counts
+        self.fetched += c["fetched"]
+        self.added += c["added"]
+        self.updated += c["updated"]
+        self.unchanged += c["unchanged"]
+        self.skipped += c["skipped"]
+        self.warnings += c["warnings"]
+        self.pages += 1
+        self.reasons.update(plan.reasons)
+
+    def time(self, stage: str, seconds: float) -> None:
+        self.timings[stage] = round(self.timings.get(stage, 0.0) + seconds, 4)
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "fetched": self.fetched, "added": self.added, "updated": self.updated,
+            "unchanged": self.unchanged, "skipped": self.skipped, "warnings": self.warnings,
+            "pages": self.pages, "rejected": self.rejected,
+            "rejected_by_reason": dict(sorted(self.reasons.items())),
+            "timings": dict(self.timings),
+        }
+
+
+def commit_page(session: Session, ctx: Context, plan: PagePlan, page: Page,
+                progress: Progress, *, import_id: int, lease: str,
+                high_water_floor: datetime | None = None) -> None:
+    """One transaction: lease check + run counters + cursor, contacts, ledgers, rejects,
+    and the import's resume point. Raises LeaseLost (rolled back) if the lease is gone."""
+    now = utcnow()
+    started = time.perf_counter()
+    progress.add(plan)
+    values = progress.values()
+    result = session.execute(
+        update(ImportRun)
+        .where(ImportRun.id == ctx.run_id, ImportRun.lease == lease,
+               ImportRun.status == "running")
+        .values(heartbeat_at=now, cursor=page.cursor, high_water=page.high_water, **values)
+    )
+    if result.rowcount != 1:
+        session.rollback()
+        raise LeaseLost(f"run {ctx.run_id} was taken over")
+    write_page(session, ctx, plan, now, progress.pages)
+    imp_values: dict[str, Any] = {"cursor": None if page.done else page.cursor}
+    if page.done and page.high_water is not None and (
+        high_water_floor is None or page.high_water > high_water_floor
+    ):
+        imp_values["high_water"] = page.high_water
+    session.execute(update(RecurringImport).where(RecurringImport.id == import_id)
+                    .values(**imp_values))
+    session.commit()
+    progress.time("write", time.perf_counter() - started)
+
+
+def forget_seen(session: Session, run_id: int) -> None:
+    session.execute(delete(ImportRunSeen).where(ImportRunSeen.run_id == run_id))
+
+
+class Prefetch:
+    """Fetch the next page in a thread while this one is judged and written.
+
+    Exactly one page ahead: the fetcher asks the provider for page k+1 only once page k
+    was taken, so memory stays bounded and a crash re-fetches at most the page being
+    written and the one fetched ahead. Provider exceptions are re-raised in the caller's
+    thread; `close()` stops the fetcher and closes the provider's generator."""
+
+    _PAGE, _DONE, _ERROR = "page", "done", "error"
+
+    def __init__(self, pages, app):
+        import queue
+        import threading
+
+        self._pages = pages
+        self._queue: queue.Queue = queue.Queue()
+        self._go = threading.Semaphore(1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(app,), daemon=True,
+                                        name="import-prefetch")
+        self._thread.start()
+
+    def _run(self, app) -> None:
+        with app.app_context():
+            iterator = iter(self._pages)
+            try:
+                while True:
+                    self._go.acquire()
+                    if self._stop.is_set():
+                        break
+                    try:
+                        page = next(iterator)
+                    except StopIteration:
+                        self._queue.put((self._DONE, None))
+                        break
+                    self._queue.put((self._PAGE, page))
+            except BaseException as exc:  # handed to the consuming thread
+                self._queue.put((self._ERROR, exc))
+            finally:
+                close = getattr(self._pages, "close", None)
+                if close:
+                    try:
+                        close()
+                    except Exception:  # pragma: no cover - closing is best effort
+                        pass
+
+    def __iter__(self):
+        while True:
+            kind, value = self._queue.get()
+            if kind == self._PAGE:
+                self._go.release()  # fetch the next page while this one is written
+                yield value
+            elif kind == self._DONE:
+                return
+            else:
+                raise value
+
+    def close(self) -> None:
+        self._stop.set()
+        self._go.release()
+        self._thread.join(timeout=30)

@@ -1,0 +1,197 @@
+"""Set-based contact writes: one INSERT … ON CONFLICT (list_id, email_norm) DO UPDATE per
+batch, on SQLite and PostgreSQL alike. Never one ORM object per row.
+
+The update keeps what must not change: a stored name is not erased by an empty one, custom
+values are merged key by key (SQLite json_patch, PostgreSQL ||), an unsubscribed contact
+stays unsubscribed, and enrolment and the creating run stay as they were.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import bindparam, case, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ..models import ConsentEvent, Contact, ImportRunSeen, RejectedRow
+
+contacts = Contact.__table__
+
+# Columns the pipeline reads to classify a page's rows against what is stored.
+EXISTING_COLUMNS = (
+    contacts.c.id, contacts.c.email_norm, contacts.c.name, contacts.c.custom,
+    contacts.c.status, contacts.c.unsubscribed_locally, contacts.c.consent_state,
+    contacts.c.consent_source, contacts.c.consent_at, contacts.c.consent_run_id,
+)
+
+_EXISTING = (
+    select(*EXISTING_COLUMNS)
+    .where(contacts.c.list_id == bindparam("list_id"))
+    .where(contacts.c.email_norm.in_(bindparam("norms", expanding=True)))
+)
+
+
+def existing_contacts(session: Session, list_id: int, norms: Iterable[str]) -> dict[str, Any]:
+    """Stored contacts of the list among `norms`, by normalised email (one query)."""
+    norms = list(norms)
+    found: dict[str, Any] = {}
+    for start in range(0, len(norms), 5000):
+        chunk = norms[start:start + 5000]
+        for row in session.execute(_EXISTING, {"list_id": list_id, "norms": chunk}):
+            found[row.email_norm] = row
+    return found
+
+
+def _statement(dialect: str):
+    if dialect == "postgresql":
+        stmt = postgresql.insert(contacts)
+        merged = contacts.c.custom.op("||")(stmt.excluded.custom)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(contacts)
+        merged = func.json_patch(contacts.c.custom, stmt.excluded.custom)
+    else:  # pragma: no cover - only the two supported databases
+        raise RuntimeError(f"unsupported database {dialect}")
+    ex = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=[contacts.c.list_id, contacts.c.email_norm],
+        set_={
+            "name": case((ex.name != "", ex.name), else_=contacts.c.name),
+            "custom": merged,
+            "status": case(
+                (contacts.c.status == "unsubscribed", "unsubscribed"), else_=ex.status
+            ),
+            "unsubscribed_at": func.coalesce(contacts.c.unsubscribed_at, ex.unsubscribed_at),
+            "consent_state": ex.consent_state,
+            "consent_source": ex.consent_source,
+            "consent_at": ex.consent_at,
+            "consent_run_id": ex.consent_run_id,
+            "updated_at": ex.updated_at,
+            "updated_run_id": ex.updated_run_id,
+        },
+    )
+
+
+class BulkStatement:
+    """A statement compiled once for the connection's dialect and run as one DBAPI
+    executemany, with bind values converted once per distinct value (a page shares its
+    timestamps) instead of SQLAlchemy's per-row parameter processing."""
+
+    def __init__(self, connection, stmt, table, keys: list[str]):
+        dialect = connection.dialect
+        compiled = stmt.compile(dialect=dialect, column_keys=keys)
+        self.sql = compiled.string
+        self.template = compiled.construct_params(dict.fromkeys(keys))
+        self.positional = compiled.positiontup
+        self.processors = {}
+        for key in keys:
+            proc = table.c[key].type._cached_bind_processor(dialect)
+            if proc is not None:
+                self.processors[key] = proc
+
+    def execute(self, connection, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        template, procs = self.template, self.processors
+        memo: dict[tuple, Any] = {}
+
+        def convert(name: str, row: dict[str, Any]) -> Any:
+            if name not in row:
+                return template[name]
+            value = row[name]
+            proc = procs.get(name)
+            if proc is None or value is None:
+                return value
+            if isinstance(value, dict | list):
+                return proc(value)
+            slot = (name, value)
+            if slot not in memo:
+                memo[slot] = proc(value)
+            return memo[slot]
+
+        if self.positional:
+            names = self.positional
+            params: list[Any] = [tuple([convert(n, r) for n in names]) for r in rows]
+        else:
+            names = list(template)
+            params = [{n: convert(n, r) for n in names} for r in rows]
+        connection.exec_driver_sql(self.sql, params)
+
+
+_CACHE: dict[tuple[str, str], BulkStatement] = {}
+
+
+def _bulk(session: Session, name: str, build, table, keys: list[str]) -> tuple:
+    connection = session.connection()
+    slot = (name, connection.dialect.name)
+    statement = _CACHE.get(slot)
+    if statement is None:
+        statement = _CACHE[slot] = BulkStatement(connection, build(connection.dialect.name),
+                                                 table, keys)
+    return statement, connection
+
+
+CONTACT_KEYS = [
+    "list_id", "email", "email_norm", "name", "custom", "origin", "status", "unsubscribed_at",
+    "unsubscribed_locally", "consent_state", "consent_source", "consent_at", "consent_run_id",
+    "cycle_id", "cycle_day", "enrolled_at", "created_at", "updated_at", "created_run_id",
+    "updated_run_id", "note",
+]
+
+
+def upsert_contacts(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Write `rows` (dicts with CONTACT_KEYS) in one batched INSERT … ON CONFLICT."""
+    if rows:
+        statement, connection = _bulk(session, "contacts", _statement, contacts, CONTACT_KEYS)
+        statement.execute(connection, rows)
+
+
+def insert_rows(session: Session, model, rows: list[dict[str, Any]]) -> None:
+    """Plain batched INSERT (one executemany) of reject or seen rows."""
+    if rows:
+        table = model.__table__
+        keys = list(rows[0])
+        statement, connection = _bulk(session, f"{table.name}:{','.join(keys)}",
+                                      lambda _d: table.insert(), table, keys)
+        statement.execute(connection, rows)
+
+
+def record_consent(session: Session, list_id: int, run_id: int, norms: list[str],
+                   now) -> None:
+    """Consent ledger rows for the contacts whose consent this run recorded, copied
+    set-based from the contacts just written (INSERT … SELECT)."""
+    ledger = ConsentEvent.__table__
+    for start in range(0, len(norms), 5000):
+        chunk = norms[start:start + 5000]
+        source = (
+            select(contacts.c.id, contacts.c.consent_state, contacts.c.consent_source,
+                   contacts.c.consent_at, contacts.c.consent_run_id,
+                   bindparam("recorded_at", now, type_=ledger.c.recorded_at.type))
+            .where(contacts.c.list_id == list_id, contacts.c.consent_run_id == run_id,
+                   contacts.c.email_norm.in_(chunk))
+        )
+        session.execute(ledger.insert().from_select(
+            ["contact_id", "state", "source", "at", "run_id", "recorded_at"], source))
+
+
+def insert_rejects(session: Session, rows: list[dict[str, Any]]) -> None:
+    insert_rows(session, RejectedRow, rows)
+
+
+def insert_seen(session: Session, run_id: int, page: int, hashes: Iterable[int]) -> None:
+    """One row per page: the page's email hashes packed as signed 64-bit integers."""
+    packed = array("q", hashes).tobytes()
+    if packed:
+        insert_rows(session, ImportRunSeen, [{"run_id": run_id, "page": page, "hashes": packed}])
+
+
+def load_seen(session: Session, run_id: int) -> set[int]:
+    seen: set[int] = set()
+    for (blob,) in session.execute(select(ImportRunSeen.hashes)
+                                   .where(ImportRunSeen.run_id == run_id)):
+        values = array("q")
+        values.frombytes(blob)
+        seen.update(values)
+    return seen

@@ -1,0 +1,253 @@
+"""Recurring imports, their runs, rejected rows, the consent and overage ledgers, notices."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import JSONType, UTCDateTime, utcnow
+from .integrations import Integration
+from .lists import ContactList, Cycle
+
+CRITERIA = ("add_update", "add_only", "update_only")
+IMPORT_STATES = ("active", "stopped", "needs_attention")
+TRIGGERS = ("scheduled", "manual", "preview")
+RUN_STATUSES = (
+    "queued", "running", "completed", "completed_with_errors", "capped", "failed", "canceled",
+)
+LIVE_STATUSES = ("queued", "running")
+REJECT_REASONS = (
+    "syntax_error", "invalid_domain", "already_in_queue", "blacklisted", "policy_failure",
+    "opted_out_at_source", "mismatched_criteria",
+)
+
+# One live (queued or running) non-preview run per import: double clicks on "Import now",
+# a scheduled run racing a manual one and two dispatchers all collide on this index.
+LIVE_RUN_WHERE = "status IN ('queued', 'running') AND trigger_kind != 'preview'"
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class RecurringImport(db.Model):
+    """Integration × target list, with its mapping, schedule, state and incremental cursor.
+
+    `mapping` is {source field: target} with target "email", "name" or a custom field
+    (its id as an int, or its name); the virtual source "Full name" is first + last name.
+    """
+
+    __tablename__ = "recurring_imports"
+    __table_args__ = (
+        CheckConstraint(_in("criteria", CRITERIA), name="criteria"),
+        CheckConstraint(_in("state", IMPORT_STATES), name="state"),
+        CheckConstraint("cycle_start_day >= 0", name="cycle_start_day"),
+        CheckConstraint("run_hour IS NULL OR (run_hour >= 0 AND run_hour <= 23)",
+                        name="run_hour"),
+        Index("ix_recurring_imports_state_next_run_at", "state", "next_run_at"),
+        Index("ix_recurring_imports_integration_id", "integration_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int] = mapped_column(
+        ForeignKey("integrations.id", ondelete="CASCADE")
+    )
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    cycle_id: Mapped[int | None] = mapped_column(ForeignKey("cycles.id", ondelete="SET NULL"))
+    cycle_start_day: Mapped[int] = mapped_column(default=0)
+    group: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(255))
+    criteria: Mapped[str] = mapped_column(String(16), default="add_update")
+    consent_confirmed_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    consent_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    mapping: Mapped[dict] = mapped_column(JSONType, default=dict)
+    ignore_unmapped: Mapped[bool] = mapped_column(default=False)
+    # Schedule: at run_hour in time_zone (DST-correct), or 24 h after the last scheduled run.
+    run_hour: Mapped[int | None] = mapped_column()
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    state_reason: Mapped[str] = mapped_column(String(500), default="")
+    # Resume point inside an unfinished walk (capped / failed run), else None.
+    cursor: Mapped[dict | None] = mapped_column(JSONType)
+    # Largest source updated_at of the last finished walk: the next walk's `since`.
+    high_water: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consecutive_failures: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    integration: Mapped[Integration] = relationship()
+    list: Mapped[ContactList] = relationship()
+    cycle: Mapped[Cycle | None] = relationship()
+
+
+class ImportRun(db.Model):
+    """One execution of an import. This row is the truth (pages read it, not Redis); the
+    RQ job only carries its id."""
+
+    __tablename__ = "import_runs"
+    __table_args__ = (
+        CheckConstraint(_in("trigger_kind", TRIGGERS), name="trigger_kind"),
+        CheckConstraint(_in("status", RUN_STATUSES), name="status"),
+        UniqueConstraint("import_id", "scheduled_for"),
+        Index(
+            "uq_import_runs_live", "import_id", unique=True,
+            sqlite_where=text(LIVE_RUN_WHERE), postgresql_where=text(LIVE_RUN_WHERE),
+        ),
+        Index("ix_import_runs_import_id_id", "import_id", "id"),
+        Index("ix_import_runs_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("recurring_imports.id", ondelete="CASCADE"))
+    trigger_kind: Mapped[str] = mapped_column(String(10), default="manual")
+    status: Mapped[str] = mapped_column(String(24), default="queued")
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # counts
+    fetched: Mapped[int] = mapped_column(default=0)
+    added: Mapped[int] = mapped_column(default=0)
+    updated: Mapped[int] = mapped_column(default=0)
+    unchanged: Mapped[int] = mapped_column(default=0)
+    skipped: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    rejected_by_reason: Mapped[dict] = mapped_column(JSONType, default=dict)
+    warnings: Mapped[int] = mapped_column(default=0)
+    pages: Mapped[int] = mapped_column(default=0)
+    # timings and liveness
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    timings: Mapped[dict] = mapped_column(JSONType, default=dict)  # seconds per stage
+    # plain-words error, and its kind (auth, rate_limited, unavailable, schema, …)
+    error: Mapped[str] = mapped_column(Text, default="")
+    error_kind: Mapped[str] = mapped_column(String(32), default="")
+    # the walk: where this run started and the resume cursor after its last committed page
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    start_cursor: Mapped[dict | None] = mapped_column(JSONType)
+    cursor: Mapped[dict | None] = mapped_column(JSONType)
+    high_water: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # job bookkeeping: the RQ job id, attempts (re-enqueues by the sweep), the lease token
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(default=0)
+    lease: Mapped[str | None] = mapped_column(String(32))
+    preview: Mapped[dict | None] = mapped_column(JSONType)  # dry-run result
+
+    recurring_import: Mapped[RecurringImport] = relationship()
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+    @property
+    def written(self) -> int:
+        return self.added + self.updated
+
+
+class ImportRunSeen(db.Model):
+    """The 64-bit hashes of the normalised emails one committed page of a run held, packed
+    (8 bytes each) in one row per page, so a resumed run still counts a later duplicate as
+    already_in_queue. Deleted when the run ends."""
+
+    __tablename__ = "import_run_seen"
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("import_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    page: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class RejectedRow(db.Model):
+    __tablename__ = "rejected_rows"
+    __table_args__ = (
+        CheckConstraint(_in("reason", REJECT_REASONS), name="reason"),
+        Index("ix_rejected_rows_run_id_id", "run_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("import_runs.id", ondelete="CASCADE"))
+    source_id: Mapped[str] = mapped_column(String(255), default="")
+    email: Mapped[str] = mapped_column(String(512), default="")
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(String(500), default="")
+
+
+class ConsentEvent(db.Model):
+    """The per-contact consent ledger: every consent state an import recorded, and when."""
+
+    __tablename__ = "consent_ledger"
+    __table_args__ = (
+        CheckConstraint(_in("state", ("subscribed", "opted_out", "unknown")), name="state"),
+        Index("ix_consent_ledger_contact_id_at", "contact_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(10))
+    source: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    run_id: Mapped[int | None] = mapped_column()
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OverageEntry(db.Model):
+    """List-extension ledger: the peak subscriber count over the plan limit in one 30-day
+    billing cycle and the fee it costs (price × started blocks of 1,000)."""
+
+    __tablename__ = "overage_ledger"
+    __table_args__ = (UniqueConstraint("cycle_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    cycle_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    subscriber_limit: Mapped[int] = mapped_column()
+    peak_count: Mapped[int] = mapped_column()
+    over: Mapped[int] = mapped_column()
+    blocks: Mapped[int] = mapped_column()
+    price: Mapped[float] = mapped_column(Numeric(10, 2))
+    fee: Mapped[float] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    last_run_id: Mapped[int | None] = mapped_column()
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WorkspaceNotice(db.Model):
+    """A banner for the whole team (reconnect needed, repeated failures…). `key` de-duplicates
+    open notices: one per key until dismissed (dismissing clears the key)."""
+
+    __tablename__ = "workspace_notices"
+    __table_args__ = (
+        UniqueConstraint("key"),
+        CheckConstraint("level IN ('info', 'warning', 'error')", name="level"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str | None] = mapped_column(String(128))
+    level: Mapped[str] = mapped_column(String(8), default="warning")
+    message: Mapped[str] = mapped_column(String(1000))
+    integration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("integrations.id", ondelete="CASCADE")
+    )
+    import_id: Mapped[int | None] = mapped_column(
+        ForeignKey("recurring_imports.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    dismissed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
