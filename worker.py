@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     parser.add_argument("--name", help="worker name (default: host and pid)")
     args = parser.parse_args(argv)
-    app = create_app()
+    app = create_app({"LOAD_MIGRATIONS": False})
     with app.app_context():
         worker = AppWorker(
             args.queues or queue_names(), connection=redis_connection(), name=args.name

@@ -2,4 +2,4 @@
 
 from webapp import create_app
 
-app = create_app()
+app = create_app({"LOAD_MIGRATIONS": False})

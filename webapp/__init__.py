@@ -7,7 +7,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from . import config as config_module
-from .extensions import csrf, db, htmx, login_manager, migrate
+from .extensions import csrf, db, htmx, login_manager
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -16,7 +16,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(config_module.load(app.instance_path, config))
 
     db.init_app(app)
-    migrate.init_app(app, db, render_as_batch=True)
+    if app.config["LOAD_MIGRATIONS"]:
+        from flask_migrate import Migrate
+
+        Migrate(app, db, render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)

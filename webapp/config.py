@@ -22,6 +22,8 @@ DEFAULTS: dict[str, object] = {
     "ALLOW_LOOPBACK_PROVIDERS": False,
     "QUEUE_NAMES": "imports,default",
     "JOB_TIMEOUT_SECONDS": 3600,
+    # Bind Flask-Migrate (`flask db …`); worker.py and wsgi.py turn it off to stay light.
+    "LOAD_MIGRATIONS": True,
     # OAuth apps (client id / secret) per provider; the settings page may store them instead.
     "SHOPIFY_CLIENT_ID": "",
     "SHOPIFY_CLIENT_SECRET": "",

@@ -1,8 +1,10 @@
-"""Flask extensions, created unbound; create_app() binds them."""
+"""Flask extensions, created unbound; create_app() binds them.
+
+Flask-Migrate (and with it Alembic, about 10 MB per process) is bound in create_app only
+where migrations are wanted: the `flask` CLI and tests, not workers or web processes."""
 
 from flask_htmx import HTMX
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
@@ -22,7 +24,6 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = HTMX()

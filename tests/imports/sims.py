@@ -23,12 +23,8 @@ def available() -> list[str]:
 
 def wire(provider, on_credentials, refresh_lock):
     """Point a case-built client's credential callback and refresh lock at the engine's."""
-    for attr in ("on_credentials", "_on_credentials"):
-        if hasattr(provider, attr):
-            setattr(provider, attr, on_credentials)
-    for attr in ("refresh_lock", "_refresh_lock"):
-        if hasattr(provider, attr):
-            setattr(provider, attr, refresh_lock)
+    provider.on_credentials = on_credentials
+    provider.refresh_lock = refresh_lock
     return provider
 
 

@@ -37,7 +37,7 @@ def make_case_import(make_import, case, **kw):
     make_field("loyalty_tier")
     mapping = {"email": "email", "Full name": "name", sims.loyalty_field(case): "loyalty_tier"}
     return make_import(provider=case.name, group=case.group, source=case.source,
-                       mapping=mapping, **kw)
+                       mapping=mapping, secrets=dict(case.provider().credentials), **kw)
 
 
 def test_full_then_incremental_import(case, make_import, run_import):
@@ -76,6 +76,7 @@ def test_429_on_every_third_request_still_completes(case, make_import, run_impor
 
 def test_expired_token_mid_run_is_refreshed_once(case, make_import, run_import):
     imp = make_case_import(make_import, case)
+    secrets_before = credentials.load(db.session.get(Integration, imp.integration_id))
     before = case.token_requests()
     run = run_import(imp, sims.factory(case, after=1, hook=case.expire_access_token))
     if not case.supports_refresh:
@@ -88,7 +89,7 @@ def test_expired_token_mid_run_is_refreshed_once(case, make_import, run_import):
     assert set(stored(imp)) == sims.expected_emails(case)
     integration = db.session.get(Integration, imp.integration_id)
     saved = credentials.load(integration)
-    assert saved and saved != {"access_token": "tok"}  # the refreshed ones, encrypted
+    assert saved["access_token"] != secrets_before["access_token"]  # refreshed, stored
 
 
 def test_dead_refresh_token_needs_reconnect(case, make_import, run_import):
@@ -109,3 +110,28 @@ def test_mapping_drift_against_the_simulator(case, make_import, run_import):
     assert run.status == "failed" and run.error_kind == "schema", run.error
     assert imp.state == "needs_attention" and "No_Such_Field_xyz" in imp.state_reason
     assert stored(imp) == {}
+
+
+def test_concurrent_clients_refresh_once_and_share_rotated_tokens(case, make_import):
+    """Two runs of one integration meet an expired token: the first refreshes (rotating a
+    single-use refresh token), the second adopts the stored result instead of refreshing."""
+    if not case.supports_refresh:
+        return  # Magento integration tokens have no refresh (asserted in the contract suite)
+    first = case.provider()
+    imp = make_import(provider=case.name, group=case.group, source=case.source,
+                      secrets=dict(first.credentials))
+    iid = imp.integration_id
+
+    def wired(client):
+        return sims.wire(client, lambda creds: credentials.save_now(iid, creds),
+                         lambda: credentials.refresh_lock(iid))
+
+    first, second = wired(first), wired(case.provider())
+    before = case.token_requests()
+    case.expire_access_token()
+    assert next(first.iter_pages(case.group, case.source)).records
+    assert next(second.iter_pages(case.group, case.source)).records
+    assert case.token_requests() - before == 1
+    assert second.credentials["access_token"] == first.credentials["access_token"]
+    stored_now = credentials.load(db.session.get(Integration, iid))
+    assert stored_now["access_token"] == first.credentials["access_token"]

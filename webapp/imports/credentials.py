@@ -7,7 +7,8 @@ transaction (a separate connection), so a later failure of the run cannot lose t
 from __future__ import annotations
 
 import json
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import current_app
@@ -44,14 +45,28 @@ def save_now(integration_id: int, credentials: dict[str, Any]) -> None:
         )
 
 
-def refresh_lock(integration_id: int, redis=None) -> AbstractContextManager:
-    """A Redis lock so concurrent runs of one integration do not refresh tokens twice."""
+@contextmanager
+def refresh_lock(integration_id: int, redis=None) -> Iterator[dict[str, Any]]:
+    """Hold a Redis lock so concurrent runs of one integration never refresh its tokens at
+    once; yields the credentials stored now, so a run that waited adopts what the other
+    run saved instead of spending a single-use refresh token again."""
     if redis is None:
         from ..background import redis_connection
 
         redis = redis_connection()
-    return redis.lock(f"tributary:refresh-lock:{integration_id}",
+    lock = redis.lock(f"tributary:refresh-lock:{integration_id}",
                       timeout=REFRESH_LOCK_SECONDS, blocking_timeout=REFRESH_LOCK_SECONDS)
+    with lock:
+        yield stored(integration_id)
+
+
+def stored(integration_id: int) -> dict[str, Any]:
+    """The integration's credentials as committed now (own connection, no session state)."""
+    with db.engine.connect() as conn:
+        token = conn.execute(
+            select(Integration.credentials_encrypted).where(Integration.id == integration_id)
+        ).scalar_one_or_none()
+    return json.loads(decrypt(token)) if token else {}
 
 
 def rotate_all() -> int:

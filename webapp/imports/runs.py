@@ -7,7 +7,6 @@ worker cannot be written by the old one too.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import time
@@ -172,13 +171,11 @@ def dismiss_notice(notice_id: int) -> None:
 def build_provider(integration: Integration, *, on_credentials, refresh_lock):
     """The integration's provider client, with refreshed credentials saved at once."""
     cls = get_provider_class(integration.provider)
-    params = inspect.signature(cls).parameters
-    kwargs: dict[str, Any] = {"on_credentials": on_credentials}
-    if "refresh_lock" in params:
-        kwargs["refresh_lock"] = refresh_lock
-    if "allow_loopback" in params:
-        kwargs["allow_loopback"] = bool(current_app.config.get("ALLOW_LOOPBACK_PROVIDERS"))
-    return cls(dict(integration.settings or {}), credentials.load(integration), **kwargs)
+    return cls(
+        dict(integration.settings or {}), credentials.load(integration),
+        on_credentials=on_credentials, refresh_lock=refresh_lock,
+        allow_loopback=bool(current_app.config.get("ALLOW_LOOPBACK_PROVIDERS")),
+    )
 
 
 def claim(run_id: int) -> str | None:

@@ -137,12 +137,15 @@ CredentialsCallback = Callable[[dict[str, Any]], None]
 
 
 class Provider(Protocol):
-    """What every provider module's class implements.
+    """What every provider module's class implements (they derive from common.ProviderBase).
 
-    Constructed as `Cls(settings, credentials, *, http=None, on_credentials=None)`:
-    `settings` are the non-secret connection settings (base URL, shop, data centre…),
-    `credentials` the secrets (tokens, client secrets). `http` is an `HttpClient`
-    (a default one is built from settings when omitted).
+    Constructed as `Cls(settings, credentials, *, http=None, on_credentials=None,
+    allow_loopback=False, refresh_lock=None)`: `settings` are the non-secret connection
+    settings (base URL, shop, data centre…), `credentials` the secrets (tokens, client
+    secrets). `http` is an `HttpClient` (one with the provider's host allow-list is built
+    when omitted); `allow_loopback` admits http://127.0.0.1:<port> bases (tests, demo).
+    Refreshed or rotated credentials go to `on_credentials`; `refresh_lock()` is held around
+    a refresh and may return the credentials stored meanwhile (adopted when newer).
     """
 
     name: ClassVar[str]  # registry key: "shopify", "zoho", "magento", "salesforce"

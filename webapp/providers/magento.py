@@ -15,7 +15,6 @@ import hmac
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager as ContextManager
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -37,6 +36,7 @@ from .base import (
     Source,
     SourceUnavailable,
 )
+from .common import ProviderBase
 from .http import HostPolicy, HttpClient, Response
 
 MAX_PAGE_SIZE = 300  # Magento's default webapi input limit for searchCriteria[pageSize]
@@ -236,29 +236,17 @@ def _message(resp: Response) -> str:
     return text
 
 
-class Magento:
+class Magento(ProviderBase):
     """Magento 2 customers as a Tributary source."""
 
     name: ClassVar[str] = "magento"
     label: ClassVar[str] = "Magento 2 / Adobe Commerce"
 
-    def __init__(
-        self,
-        settings: dict[str, Any],
-        credentials: dict[str, Any],
-        *,
-        http: HttpClient | None = None,
-        on_credentials: Callable[[dict[str, Any]], None] | None = None,
-        allow_loopback: bool = False,
-        refresh_lock: Callable[[], ContextManager] | None = None,
-    ):
-        self.settings = dict(settings)
-        self.credentials = dict(credentials)
-        self.on_credentials = on_credentials  # unused: integration tokens never rotate
-        self.refresh_lock = refresh_lock
-        self.http = http or HttpClient(
-            HostPolicy(public_https=True, allow_loopback=allow_loopback)
-        )
+    def __init__(self, settings: dict[str, Any], credentials: dict[str, Any], **options: Any):
+        # Integration tokens never rotate: on_credentials and refresh_lock go unused.
+        allow_loopback = bool(options.get("allow_loopback"))
+        policy = HostPolicy(public_https=True, allow_loopback=allow_loopback)
+        super().__init__(settings, credentials, policy=policy, **options)
         self.clock: Callable[[], float] = time.time
         self.base_url = self._base_url(settings.get("base_url"))
         store = (settings.get("store_code") or "").strip()

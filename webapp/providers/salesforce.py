@@ -12,8 +12,7 @@ import hashlib
 import hmac
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
@@ -35,6 +34,7 @@ from .base import (
     Source,
     SourceUnavailable,
 )
+from .common import ProviderBase
 from .http import HostPolicy, HttpClient, Response
 
 log = logging.getLogger(__name__)
@@ -314,25 +314,15 @@ class _LocatorExpired(SourceUnavailable):
 # --------------------------------------------------------------------------- client
 
 
-class Salesforce:
+class Salesforce(ProviderBase):
     """A connected Salesforce org (one user's OAuth grant)."""
 
     name: ClassVar[str] = "salesforce"
     label: ClassVar[str] = "Salesforce"
 
-    def __init__(
-        self,
-        settings: dict[str, Any],
-        credentials: dict[str, Any],
-        *,
-        http: HttpClient | None = None,
-        on_credentials: Callable[[dict[str, Any]], None] | None = None,
-        allow_loopback: bool = False,
-        refresh_lock: Callable[[], AbstractContextManager] | None = None,
-    ):
-        self.settings = dict(settings)
-        self.credentials = dict(credentials)
-        self.allow_loopback = allow_loopback
+    def __init__(self, settings: dict[str, Any], credentials: dict[str, Any], **options: Any):
+        allow_loopback = bool(options.get("allow_loopback"))
+        super().__init__(settings, credentials, policy=host_policy(allow_loopback), **options)
         self.login = login_base(settings.get("login_host") or LOGIN_HOSTS[0],
                                 allow_loopback=allow_loopback)
         self.instance_url = instance_base(settings.get("instance_url", ""),
@@ -344,9 +334,6 @@ class Salesforce:
         self.api_version = version
         batch = int(settings.get("batch_size") or BATCH_MAX)
         self.batch_size = min(BATCH_MAX, max(BATCH_MIN, batch))
-        self.http = http or HttpClient(host_policy(allow_loopback))
-        self.on_credentials = on_credentials
-        self.refresh_lock = refresh_lock
         self.api_usage: tuple[int, int] | None = None  # (used, daily limit) last reported
         self._describe: dict[str, dict[str, dict]] = {}
 
@@ -563,7 +550,9 @@ class Salesforce:
         if not refresh_token:
             raise AuthError("The Salesforce session ended and this connection has no refresh "
                             "token. Reconnect the integration.")
-        with self.refresh_lock() if self.refresh_lock else nullcontext():
+        with self.refreshing() as adopted:
+            if adopted:
+                return
             payload = _token_call(self.http, self.login, {
                 "grant_type": "refresh_token", "refresh_token": refresh_token,
                 "client_id": self.credentials.get("client_id", ""),
@@ -575,8 +564,6 @@ class Salesforce:
             if payload.get("instance_url"):
                 self.instance_url = instance_base(payload["instance_url"],
                                                   allow_loopback=self.allow_loopback)
-            self.credentials = new
             log.info("Salesforce session renewed%s",
                      " (refresh token rotated)" if payload.get("refresh_token") else "")
-            if self.on_credentials:
-                self.on_credentials(dict(new))
+            self.hand_back(new)

@@ -9,7 +9,6 @@ import hmac
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -31,6 +30,7 @@ from .base import (
     Source,
     SourceUnavailable,
 )
+from .common import ProviderBase
 from .http import HostPolicy, HttpClient, Response
 
 DEFAULT_API_VERSION = "2025-10"
@@ -295,7 +295,7 @@ def exchange_code(
 # ---------------------------------------------------------------------------- client
 
 
-class Shopify:
+class Shopify(ProviderBase):
     """Customers of one Shopify shop. Settings: shop, api_version, optional page_size and
     api_base (tests/demo only); credentials: access_token, optional refresh_token,
     expires_at, client_id, client_secret."""
@@ -303,16 +303,9 @@ class Shopify:
     name = "shopify"
     label = "Shopify"
 
-    def __init__(
-        self,
-        settings: dict,
-        credentials: dict,
-        *,
-        http: HttpClient | None = None,
-        on_credentials: Callable[[dict], None] | None = None,
-        allow_loopback: bool = False,
-        refresh_lock: Callable[[], AbstractContextManager] | None = None,
-    ):
+    def __init__(self, settings: dict, credentials: dict, **options: Any):
+        allow_loopback = bool(options.get("allow_loopback"))
+        super().__init__(settings, credentials, policy=_policy(allow_loopback), **options)
         self.shop = normalize_shop(settings.get("shop", ""))
         self.api_version = settings.get("api_version") or DEFAULT_API_VERSION
         if not _VERSION_RE.match(self.api_version):
@@ -323,12 +316,8 @@ class Shopify:
             raise ConfigurationError(f"page_size must be between 1 and {MAX_PAGE_SIZE}.")
         self.base = _base_url(self.shop, settings.get("api_base"), allow_loopback)
         self.api = f"{self.base}/admin/api/{self.api_version}"
-        self.credentials = dict(credentials)
         if not self.credentials.get("access_token"):
             raise ConfigurationError("A Shopify Admin API access token is needed.")
-        self.http = http or HttpClient(_policy(allow_loopback))
-        self.on_credentials = on_credentials
-        self.refresh_lock = refresh_lock or nullcontext
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.call_limit: tuple[int, int] | None = None
 
@@ -340,7 +329,9 @@ class Shopify:
 
     def _refresh(self) -> None:
         """Trade the refresh token for a new pair; hand the rotated credentials back."""
-        with self.refresh_lock():
+        with self.refreshing() as adopted:
+            if adopted:
+                return
             c = self.credentials
             resp = self.http.request(
                 "POST", f"{self.base}/admin/oauth/access_token",
@@ -351,9 +342,7 @@ class Shopify:
             body = resp.json() if resp.status == 200 else None
             if not isinstance(body, dict) or not body.get("access_token"):
                 raise _token_error(resp)
-            self.credentials = _credentials_from_token(body, c, self.now())
-            if self.on_credentials:
-                self.on_credentials(dict(self.credentials))
+            self.hand_back(_credentials_from_token(body, c, self.now()))
 
     def _expired(self) -> bool:
         at = _parse_time(self.credentials.get("expires_at"))

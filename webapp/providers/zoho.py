@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager as ContextManager
-from contextlib import nullcontext
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, NoReturn
@@ -34,6 +32,7 @@ from .base import (
     Source,
     SourceUnavailable,
 )
+from .common import ProviderBase
 from .http import HostPolicy, HttpClient, Response
 
 # data centre -> (accounts host, API host)
@@ -254,22 +253,16 @@ def _iso(value: datetime) -> str:
     return value.replace(microsecond=0).isoformat()
 
 
-class Zoho:
+class Zoho(ProviderBase):
     """Zoho CRM v8: groups Contacts/Leads, sources "all" plus custom views (cvid)."""
 
     name: ClassVar[str] = "zoho"
     label: ClassVar[str] = "Zoho CRM"
 
-    def __init__(
-        self,
-        settings: dict[str, Any],
-        credentials: dict[str, Any],
-        *,
-        http: HttpClient | None = None,
-        on_credentials: Callable[[dict[str, Any]], None] | None = None,
-        allow_loopback: bool = False,
-        refresh_lock: Callable[[], ContextManager] | None = None,
-    ):
+    def __init__(self, settings: dict[str, Any], credentials: dict[str, Any], **options: Any):
+        allow_loopback = bool(options.get("allow_loopback"))
+        super().__init__(settings, credentials,
+                         policy=host_policy(allow_loopback=allow_loopback), **options)
         dc = str(settings.get("data_centre") or "us").lower()
         if dc not in DATA_CENTRES:
             raise ConfigurationError(f"Unknown Zoho data centre {dc!r}.")
@@ -280,12 +273,7 @@ class Zoho:
                                          allow_loopback=allow_loopback)
         self.api_domain = _base_url(settings.get("api_domain") or api, API_HOSTS,
                                     "API domain", allow_loopback=allow_loopback)
-        self.allow_loopback = allow_loopback
         self.page_size = int(settings.get("page_size") or PER_PAGE)
-        self.credentials = dict(credentials)
-        self.http = http or HttpClient(host_policy(allow_loopback=allow_loopback))
-        self._on_credentials = on_credentials
-        self._refresh_lock = refresh_lock
         self._fields: dict[str, list[dict[str, Any]]] = {}
 
     # ----------------------------------------------------------------- tokens
@@ -306,8 +294,9 @@ class Zoho:
 
     def _refresh(self, stale: str | None) -> None:
         """Trade the refresh token for a new access token, once, under the caller's lock."""
-        with self._refresh_lock() if self._refresh_lock else nullcontext():
-            if self.credentials.get("access_token") != stale and self._token_fresh():
+        with self.refreshing() as adopted:
+            if adopted or (self.credentials.get("access_token") != stale
+                           and self._token_fresh()):
                 return  # someone refreshed while we waited for the lock
             creds = self.credentials
             if not creds.get("refresh_token"):
@@ -320,9 +309,7 @@ class Zoho:
             new = dict(creds)
             new["access_token"] = body["access_token"]
             new["access_token_expires_at"] = int(_now()) + int(body.get("expires_in") or 3600)
-            self.credentials = new
-            if self._on_credentials:
-                self._on_credentials(dict(new))
+            self.hand_back(new)
 
     # ----------------------------------------------------------------- requests
     def _get(self, path: str, params: dict[str, Any], headers: dict[str, str] | None = None
