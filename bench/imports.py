@@ -110,7 +110,7 @@ def _floor(provider_name: str, config: dict, n: int, tmp: Path) -> dict:
 
 def _write_stage(provider_name: str, config: dict, env: dict, tmp: Path) -> dict:
     """The write stage alone: the same records pre-fetched into memory, judged and
-    upserted by the engine into a fresh list (no HTTP, no prefetch thread)."""
+    upserted by the engine into a fresh list (no HTTP)."""
     from webapp import create_app
     from webapp.extensions import db
     from webapp.imports import credentials
@@ -128,7 +128,7 @@ def _write_stage(provider_name: str, config: dict, env: dict, tmp: Path) -> dict
 
     app = create_app({"DATABASE_URL": env["TRIBUTARY_DATABASE_URL"], "ENV": "test",
                       "SECRET_KEY": "x", "ENCRYPTION_KEY": env["TRIBUTARY_ENCRYPTION_KEY"],
-                      "IMPORT_PREFETCH": 0, "IMPORT_RUN_CAP": 10**9})
+                      "IMPORT_RUN_CAP": 10**9})
     with app.app_context():
         integration = Integration(provider=provider_name, settings={})
         credentials.store(integration, {})

@@ -28,7 +28,6 @@ from .pipeline import (
     PREVIEW_LIMIT,
     Context,
     LeaseLost,
-    Prefetch,
     Progress,
     commit_page,
     forget_seen,
@@ -47,7 +46,6 @@ DEFAULTS = {
     "IMPORT_MAX_ATTEMPTS": 5,  # re-enqueues by the sweep before a run is given up
     "IMPORT_QUEUE": "imports",
     "IMPORT_FAILURE_NOTICE_AFTER": 3,
-    "IMPORT_PREFETCH": 1,  # fetch the next page while the current one is written
 }
 DATA_ERRORS = ("syntax_error", "invalid_domain")
 
@@ -257,8 +255,6 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
         )
         pages = provider.iter_pages(group, source, since=since, cursor=cursor,
                                     fields=mapping.fetch_fields() or None)
-        if setting("IMPORT_PREFETCH"):
-            pages = Prefetch(pages, current_app._get_current_object())
         try:
             mark = time.perf_counter()
             for page in pages:
