@@ -87,7 +87,7 @@ def test_shopify_token_connects_after_a_passing_test(signed_in, shopify):
     resp = signed_in.post("/integrations/shopify/connect", {
         "shop": SHOP, "access_token": token, "api_base": shopify.url})
     assert resp.status_code == 303, _html(resp)
-    assert resp.headers["Location"].endswith("/integrations/shopify")
+    assert resp.headers["Location"].endswith(f"/integrations/{_rows()[0].id}/imports/new")
     [row] = _rows()
     assert (row.provider, row.name, row.status) == ("shopify", SHOP, "connected")
     assert row.settings["api_base"] == f"{shopify.url}/{SHOP}"
@@ -163,7 +163,7 @@ def test_htmx_connect_redirects_with_hx_redirect(signed_in, shopify):
     resp = signed_in.post("/integrations/shopify/connect", {
         "shop": SHOP, "access_token": token, "api_base": shopify.url}, htmx=True)
     assert resp.status_code == 204
-    assert resp.headers["HX-Redirect"] == "/integrations/shopify"
+    assert resp.headers["HX-Redirect"] == f"/integrations/{_rows()[0].id}/imports/new"
 
 
 def test_connecting_the_same_shop_again_updates_its_row(signed_in, shopify):

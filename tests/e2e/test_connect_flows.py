@@ -83,6 +83,9 @@ def test_connect_shopify_and_salesforce_then_disconnect(page: Page, live_server:
     page.get_by_role("button", name="Connect", exact=True).click()
     expect(page.get_by_text(f"Shopify {SHOP} connected. The connection test passed.")
            ).to_be_visible()
+    # a new connection lands on "Set up recurring imports"; back to the details page
+    expect(page.get_by_role("heading", name="Set up recurring imports")).to_be_visible()
+    page.get_by_role("link", name="← Shopify").click()
     expect(page.get_by_role("heading", name=SHOP)).to_be_visible()
     expect(page.get_by_text("Lists fed by this integration")).to_be_visible()
     assert shopify.app.initial_tokens["access_token"] not in page.content()
@@ -103,9 +106,11 @@ def test_connect_shopify_and_salesforce_then_disconnect(page: Page, live_server:
     page.locator("#connect summary").click()
     page.get_by_label("Login host URL").fill(salesforce.url)
     page.get_by_role("button", name="Log in with Salesforce").click()
-    expect(page).to_have_url(re.compile(r"/integrations/salesforce$"))
+    expect(page).to_have_url(re.compile(r"/integrations/\d+/imports/new$"))
     host = salesforce.url.removeprefix("http://")
     expect(page.get_by_text(f"Salesforce {host} connected.")).to_be_visible()
+    page.get_by_role("link", name="← Salesforce").click()
+    expect(page).to_have_url(re.compile(r"/integrations/salesforce$"))
     db.session.expire_all()
     row = db.session.scalar(select(Integration).where(Integration.provider == "salesforce"))
     assert row is not None and row.status == "connected"

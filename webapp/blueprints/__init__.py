@@ -22,3 +22,8 @@ def register_blueprints(app: Flask) -> None:
     for module in (auth, dashboard, lists, contacts, cycles, fields, suppression, integrations,
                    settings, status):
         app.register_blueprint(module.bp)
+    from . import imports_setup  # B1: set-up and mapping pages
+    app.register_blueprint(imports_setup.bp)
+    from . import recurring, runs  # B2: per-list actions, import statistics
+    app.register_blueprint(runs.bp)
+    app.register_blueprint(recurring.bp)

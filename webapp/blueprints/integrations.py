@@ -88,6 +88,8 @@ def _connected(info, row, existed: bool):
     verb = "reconnected" if existed else "connected"
     flash(f"{info.label} {row.name} {verb}. The connection test passed.", "success")
     target = url_for("integrations.show", provider=info.slug)
+    if not existed:  # PRODUCT §2: a new connection lands on "Set up recurring imports"
+        target = url_for("imports_setup.new", integration_id=row.id)
     if wants_partial():
         response = make_response("", 204)
         response.headers["HX-Redirect"] = target

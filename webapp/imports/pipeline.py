@@ -4,7 +4,7 @@ duplicates → set-based upsert, page by page.
 Each page's contacts, ledger rows, rejects, the run's counts and its resume cursor are
 committed in ONE transaction that also checks the run's lease, so a run resumed by another
 worker neither loses nor repeats a page. Nothing holds the whole source in memory: the only
-state that grows is a set of 64-bit email hashes (duplicate detection), also persisted.
+state that grows is the 64-bit email hashes of duplicate detection (8 bytes each), persisted.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .rules import (
     record_email,
     record_name,
 )
+from .seen import SeenHashes
 
 PREVIEW_LIMIT = 1000
 SAMPLES_PER_OUTCOME = 10
@@ -80,11 +81,11 @@ def load_suppressions(session: Session) -> tuple[frozenset[str], frozenset[str]]
     return frozenset(emails), frozenset(domains)
 
 
-def load_seen(session: Session, run_id: int) -> set[int]:
+def load_seen(session: Session, run_id: int) -> SeenHashes:
     return upsert.load_seen(session, run_id)
 
 
-def plan_page(session: Session, ctx: Context, records: list[Record], seen: set[int],
+def plan_page(session: Session, ctx: Context, records: list[Record], seen: SeenHashes,
               now: datetime) -> PagePlan:
     """Judge a page's records against the rules and what is stored (reads only)."""
     plan = PagePlan()

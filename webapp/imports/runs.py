@@ -36,6 +36,7 @@ from .pipeline import (
     plan_page,
 )
 from .rules import Mapping, MappingError
+from .seen import SeenHashes
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +239,7 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
         suppressed_emails=emails, suppressed_domains=domains, collect_samples=preview,
     )
     progress = Progress.of(run)
-    seen = set() if preview else load_seen(session, run_id)
+    seen = SeenHashes() if preview else load_seen(session, run_id)
     group, source = imp.group, imp.source
     cap = None if preview else int(setting("IMPORT_RUN_CAP"))
     samples: dict[str, list] = {}

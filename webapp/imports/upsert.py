@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..models import ConsentEvent, Contact, ImportRunSeen, RejectedRow
+from .seen import SeenHashes
 
 contacts = Contact.__table__
 
@@ -187,8 +188,8 @@ def insert_seen(session: Session, run_id: int, page: int, hashes: Iterable[int])
         insert_rows(session, ImportRunSeen, [{"run_id": run_id, "page": page, "hashes": packed}])
 
 
-def load_seen(session: Session, run_id: int) -> set[int]:
-    seen: set[int] = set()
+def load_seen(session: Session, run_id: int) -> SeenHashes:
+    seen = SeenHashes()
     for (blob,) in session.execute(select(ImportRunSeen.hashes)
                                    .where(ImportRunSeen.run_id == run_id)):
         values = array("q")

@@ -1,0 +1,195 @@
+"""`make demo`: the four provider simulators (a few thousand generated people each) on fixed
+loopback ports, Redis, a worker, the scheduler and the web app with loopback providers
+allowed; OAuth apps stored so that "Connect with …" works; prints what to type to connect
+each provider and the login. Ctrl+C stops everything.
+
+Ports and sizes come from the environment: TRIBUTARY_PORT (web, 5000),
+TRIBUTARY_DEMO_<PROVIDER>_PORT (8101 Shopify, 8102 Zoho, 8103 Magento, 8104 Salesforce),
+TRIBUTARY_DEMO_PEOPLE (3000). The demo database (instance/demo.sqlite) starts empty each
+time unless TRIBUTARY_DEMO_KEEP=1 or TRIBUTARY_DATABASE_URL names another database.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from devrun import Stack, _interrupt  # noqa: E402
+
+from simulators.dataset import generate  # noqa: E402
+from simulators.server import serve  # noqa: E402
+from webapp.devserver import port_is_free  # noqa: E402
+
+DEMO_USER = "demo@example.com"
+SIM_PORTS = {"shopify": 8101, "zoho": 8102, "magento": 8103, "salesforce": 8104}
+SEEDS = {"shopify": 11, "zoho": 12, "magento": 13, "salesforce": 14}
+READY = "Tributary demo is ready at"
+LOG_DIR = Path(os.environ.get("TRIBUTARY_DEMO_LOG_DIR") or ROOT / "instance" / "demo-logs")
+
+
+def _port(name: str, default: int) -> int:
+    return int(os.environ.get(f"TRIBUTARY_DEMO_{name.upper()}_PORT") or default)
+
+
+def start_simulators(people: int) -> dict[str, tuple]:
+    """{provider: (running server, app, demo config)} on the fixed ports."""
+    started: dict[str, tuple] = {}
+    for name, default in SIM_PORTS.items():
+        port = _port(name, default)
+        if not port_is_free(port):
+            for running, _app, _cfg in started.values():
+                running.stop()
+            raise SystemExit(f"Port {port} for the {name} simulator is taken; set "
+                             f"TRIBUTARY_DEMO_{name.upper()}_PORT to a free port.")
+        module = importlib.import_module(f"simulators.{name}")
+        options = {"bearer_allowed": True} if name == "magento" else {}
+        app = module.create_app(generate(people, seed=SEEDS[name]), **options)
+        running = serve(app, "127.0.0.1", port)
+        started[name] = (running, app, module.demo_config(app, running.url))
+    return started
+
+
+def prepare_database(env: dict[str, str]) -> None:
+    """The demo's own SQLite file, emptied each start (the simulators' tokens are new)."""
+    if env.get("TRIBUTARY_DATABASE_URL"):
+        return
+    path = ROOT / "instance" / "demo.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if env.get("TRIBUTARY_DEMO_KEEP") != "1":
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    env["TRIBUTARY_DATABASE_URL"] = f"sqlite:///{path}"
+
+
+def seed_workspace(sims: dict[str, tuple]) -> str:
+    """OAuth apps matching the simulators, a demo login (new password each start) and a
+    first list. Returns the password."""
+    from sqlalchemy import select
+
+    from webapp import create_app
+    from webapp.extensions import db
+    from webapp.models import ContactList, User
+    from webapp.security import hash_password
+    from webapp.services import settings as settings_service
+
+    app = create_app()
+    password = secrets.token_urlsafe(9)
+    with app.app_context():
+        for name in ("shopify", "zoho", "salesforce"):
+            state = sims[name][1].state
+            errors = settings_service.save_oauth_app(
+                name, {"client_id": state.client_id, "client_secret": state.client_secret})
+            if errors:  # pragma: no cover - the simulators' ids are valid
+                raise SystemExit(f"Could not store the {name} OAuth app: {errors}")
+        user = db.session.scalar(select(User).where(User.email == DEMO_USER))
+        if user is None:
+            user = User(email=DEMO_USER, is_admin=True, password_hash="")
+            db.session.add(user)
+        user.password_hash = hash_password(password)
+        if not db.session.scalar(select(ContactList.id).limit(1)):
+            db.session.add(ContactList(name="Newsletter"))
+        db.session.commit()
+        db.engine.dispose()
+    return password
+
+
+def instructions(web: str, sims: dict[str, tuple], password: str, people: int) -> str:
+    shopify, zoho, magento, salesforce = (sims[n] for n in SIM_PORTS)
+    shop_token = shopify[1].state.issue_tokens(expiring=False)["access_token"]
+    mag = magento[1].state
+    lines = [
+        "",
+        f"{READY} {web}",
+        f"  Sign in: {DEMO_USER} / {password}",
+        f"  Each simulator holds {people:,} generated people (every 97th is named "
+        "<img src=x onerror=alert(1)>: it must show as text).",
+        "",
+        "Connect a provider: Integrations → its tile → Details, then:",
+        "",
+        f"  Shopify ({shopify[0].url})",
+        "    With an Admin API access token:",
+        f"      Shop domain:                {shopify[1].state.shop}",
+        f"      Admin API access token:     {shop_token}",
+        f"      Advanced (testing) → API base URL: {shopify[0].url}",
+        "    or With the Tributary app: the same shop domain and API base URL, then",
+        "      \"Connect with Shopify\" (the demo store approves at once).",
+        "",
+        f"  Zoho CRM ({zoho[0].url})",
+        "    Data centre:                  United States (zoho.com)",
+        f"    Advanced (testing) → Accounts server URL: {zoho[0].url}",
+        "    then \"Connect with Zoho\" (the demo account approves at once).",
+        "",
+        f"  Magento 2 ({magento[0].url})",
+        f"    Store address:                {magento[0].url}",
+        "    Access token as a Bearer token:",
+        f"      Access Token:               {mag.access_token}",
+        "    or OAuth 1.0a signatures:",
+        f"      Consumer Key:               {mag.consumer_key}",
+        f"      Consumer Secret:            {mag.consumer_secret}",
+        f"      Access Token:               {mag.access_token}",
+        f"      Access Token Secret:        {mag.access_token_secret}",
+        "",
+        f"  Salesforce ({salesforce[0].url})",
+        "    Production (login.salesforce.com), then",
+        f"    Advanced (testing) → Login host URL: {salesforce[0].url}",
+        "    then \"Log in with Salesforce\" (the demo org approves at once).",
+        "",
+        "After connecting: set up the import for a list, assign the fields, Import; watch the",
+        "progress on the integration's page and the figures under Import statistics.",
+        "",
+        f"Logs of the worker, the scheduler and the web app: {LOG_DIR}",
+        "Press Ctrl+C to stop.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    people = int(os.environ.get("TRIBUTARY_DEMO_PEOPLE") or 3000)
+    web_port = int(os.environ.get("TRIBUTARY_PORT") or 5000)
+    if not port_is_free(web_port):
+        raise SystemExit(f"Port {web_port} is taken; set TRIBUTARY_PORT to a free port.")
+    env = dict(os.environ)
+    env.setdefault("TRIBUTARY_ENV", "development")
+    env["TRIBUTARY_ALLOW_LOOPBACK_PROVIDERS"] = "1"
+    prepare_database(env)
+    stack = Stack(env, "127.0.0.1", web_port)
+    sims: dict[str, tuple] = {}
+    try:
+        started = time.monotonic()
+        sims = start_simulators(people)
+        for name, (running, _app, _cfg) in sims.items():
+            print(f"{name} simulator on {running.url}", flush=True)
+        stack.start_redis(ROOT / "instance" / "redis-demo")
+        stack.flask("db", "upgrade", capture=True)
+        os.environ.update({k: v for k, v in env.items() if k.startswith("TRIBUTARY_")})
+        password = seed_workspace(sims)
+        stack.start_services(log_dir=LOG_DIR)
+        stack.wait_ready()
+        print(instructions(stack.url, sims, password, people), flush=True)
+        print(f"(ready in {time.monotonic() - started:.1f} s)", flush=True)
+        while stack.alive():
+            time.sleep(0.5)
+        print("A process stopped; shutting down.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping the demo…", flush=True)
+        return 0
+    finally:
+        stack.stop()
+        for running, _app, _cfg in sims.values():
+            running.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

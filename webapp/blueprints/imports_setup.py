@@ -1,0 +1,366 @@
+"""Set up recurring imports and assign custom fields (PRODUCT §3–§4): the set-up form, its
+htmx partials (sources of a group, cycles of a list, the fee forecast), the mapping grid with
+live assignment, inline custom fields, Preview and Import."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+
+from ..customfields import FieldDefinitionError
+from ..models import RecurringImport
+from ..models.lists import FIELD_FORMATS, FIELD_TYPES
+from ..services import import_setup as service
+from ..services import mapping as rules
+from ..services.settings import time_zones
+from ..views_common import wants_partial
+
+bp = Blueprint("imports_setup", __name__)
+
+
+def _integration_or_404(integration_id: int):
+    row = service.get_integration(integration_id)
+    if row is None:
+        abort(404)
+    return row
+
+
+def _import_or_404(import_id: int) -> RecurringImport:
+    imp = service.get_import(import_id)
+    if imp is None:
+        abort(404)
+    if request.args.get("integration_id", type=int) not in (None, imp.integration_id):
+        abort(404)  # an import id that belongs to another integration
+    return imp
+
+
+def _redirect(target: str):
+    if wants_partial():
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, code=303)
+
+
+def _details_url(imp_or_integration) -> str:
+    integration = getattr(imp_or_integration, "integration", imp_or_integration)
+    return url_for("integrations.show", provider=integration.provider)
+
+
+# ------------------------------------------------------------------ the set-up form
+
+
+def _setup_page(integration, values, imp=None, errors=None, status=200):
+    trouble, groups, sources = None, [], []
+    try:
+        groups = service.groups(integration)
+        if not values.group and len(groups) == 1:
+            values.group = groups[0].id
+        if values.group in {g.id for g in groups}:
+            sources = service.sources(integration, values.group)
+    except service.SourceTrouble as exc:
+        trouble = exc
+    list_id = values.selected_list_id()
+    context = {
+        "integration": integration, "label": service.label(integration), "imp": imp,
+        "values": values, "errors": errors or {}, "trouble": trouble, "groups": groups,
+        "sources": sources, "lists": service.lists(), "cycles": service.cycles_of(list_id),
+        "criteria": service.CRITERIA_HELP, "time_zones": time_zones(),
+        "new_list": service.NEW_LIST,
+    }
+    return render_template("imports_setup/setup.html", **context), status
+
+
+def _submit(integration, imp=None):
+    values = service.SetupValues.from_form(request.form)
+    if request.form.get("action") == "reload":  # the no-JS "show sources / cycles" button
+        return _setup_page(integration, values, imp)
+    try:
+        saved = service.save_setup(integration, values, current_user.id, imp)
+    except service.SetupErrors as exc:
+        return _setup_page(integration, values, imp, exc.errors, status=422)
+    except service.SourceTrouble as exc:
+        return _setup_page(integration, values, imp, {"group": exc.message}, status=422)
+    flash("Settings saved. Now assign the source fields." if imp is None
+          else "Settings saved.", "success")
+    return redirect(url_for("imports_setup.mapping", import_id=saved.id), code=303)
+
+
+@bp.route("/integrations/<int:integration_id>/imports/new", methods=["GET", "POST"])
+def new(integration_id: int):
+    integration = _integration_or_404(integration_id)
+    if request.method == "POST":
+        return _submit(integration)
+    values = service.SetupValues(time_zone=service.workspace_zone())
+    if request.args.get("list_id"):
+        values.list_id = request.args["list_id"]
+    return _setup_page(integration, values)
+
+
+@bp.route("/imports/<int:import_id>/settings", methods=["GET", "POST"])
+def edit(import_id: int):
+    imp = _import_or_404(import_id)
+    integration = _integration_or_404(imp.integration_id)
+    if request.method == "POST":
+        return _submit(integration, imp)
+    return _setup_page(integration, service.SetupValues.from_import(imp), imp)
+
+
+@bp.get("/integrations/<int:integration_id>/sources")
+def sources(integration_id: int):
+    """The source select for a group (htmx when the group changes)."""
+    integration = _integration_or_404(integration_id)
+    group = (request.args.get("group") or "").strip()
+    trouble, items = None, []
+    try:
+        items = service.sources(integration, group)
+    except service.SourceTrouble as exc:
+        trouble = exc
+    status = 200 if trouble is None or wants_partial() else 404
+    if not wants_partial():
+        values = service.SetupValues(group=group, time_zone=service.workspace_zone())
+        return _setup_page(integration, values, status=status)
+    return render_template("imports_setup/_source.html", sources=items, trouble=trouble,
+                           selected="", error=None, integration=integration, group=group)
+
+
+@bp.get("/integrations/<int:integration_id>/imports/list-options")
+def list_options(integration_id: int):
+    """The cycle / start day (or new list name) part of the form for the chosen list."""
+    integration = _integration_or_404(integration_id)
+    values = service.SetupValues.from_form(request.args)
+    if not wants_partial():
+        return redirect(url_for("imports_setup.new", integration_id=integration.id,
+                                list_id=values.list_id or None))
+    return render_template("imports_setup/_list_options.html", values=values, errors={},
+                           cycles=service.cycles_of(values.selected_list_id()),
+                           new_list=service.NEW_LIST, integration=integration)
+
+
+@bp.get("/integrations/<int:integration_id>/imports/forecast")
+def forecast(integration_id: int):
+    """The list-extension fee forecast for the chosen group, source and criteria."""
+    integration = _integration_or_404(integration_id)
+    group = (request.args.get("group") or "").strip()
+    source = (request.args.get("source") or "").strip()
+    criteria = request.args.get("criteria") or "add_update"
+    result, trouble = None, None
+    if group and source:
+        try:
+            if source in {s.id for s in service.sources(integration, group)}:
+                result = service.estimate(integration, group, source, criteria)
+        except service.SourceTrouble as exc:
+            trouble = exc
+    template = "imports_setup/_forecast.html" if wants_partial() else \
+        "imports_setup/forecast.html"
+    return render_template(template, result=result, trouble=trouble, integration=integration)
+
+
+# ------------------------------------------------------------------ the mapping grid
+
+
+def _grid(imp):
+    """(columns, mapping, custom fields by id) or a rendered trouble page."""
+    cols = service.columns(imp)
+    mapping = service.ensure_mapping(imp, cols)
+    fields = service.custom_fields()
+    return cols, mapping, fields
+
+
+def _column(cols, source: str) -> rules.Column:
+    col = next((c for c in cols if c.name == source), None)
+    if col is None:
+        abort(404)
+    return col
+
+
+def _cell_context(imp, col, fields, **extra):
+    by_id = {f.id: f for f in fields}
+    target = service.target_of(imp.mapping or {}, col.name)
+    return {"imp": imp, "col": col, "target": target, "fields": fields,
+            "warning": rules.type_fit(col, service.field_for(target, by_id)),
+            "formats": FIELD_FORMATS, "types": FIELD_TYPES, **{"new_field": None, **extra}}
+
+
+def _trouble_page(imp, exc, status=200):
+    return render_template("imports_setup/mapping.html", imp=imp, trouble=exc,
+                           label=service.label(imp.integration)), status
+
+
+@bp.get("/imports/<int:import_id>/mapping")
+def mapping(import_id: int):
+    imp = _import_or_404(import_id)
+    try:
+        cols, _mapping, fields = _grid(imp)
+    except service.SourceTrouble as exc:
+        return _trouble_page(imp, exc)
+    key = request.args.get("new")  # the no-JS "New custom field…" form of one column
+    col = next((c for c in cols if c.key == key), None)
+    extra = {}
+    if request.args.get("samples"):  # the no-JS sample values, rendered in place
+        try:
+            extra["sample_rows"] = service.samples(imp, cols)
+        except service.SourceTrouble as exc:
+            flash(f"Sample values could not be loaded: {exc.message}", "error")
+    return _mapping_page(imp, cols, fields, new_field=(col.key, _new_field_form(col))
+                         if col else None, **extra)
+
+
+@bp.get("/imports/<int:import_id>/mapping/samples")
+def samples(import_id: int):
+    """The grid's sample rows (htmx on load; a plain GET renders the whole page)."""
+    imp = _import_or_404(import_id)
+    if not wants_partial():
+        return redirect(url_for("imports_setup.mapping", import_id=imp.id))
+    trouble, rows, cols = None, [], []
+    try:
+        cols = service.columns(imp)
+        rows = service.samples(imp, cols)
+    except service.SourceTrouble as exc:
+        trouble = exc
+    return render_template("imports_setup/_samples.html", rows=rows, cols=cols,
+                           trouble=trouble, imp=imp)
+
+
+def _cell_response(imp, cols, fields, col, moved=(), errors=None, **extra):
+    """The changed column header, plus (out of band) the status bar and moved columns."""
+    if not wants_partial():
+        return redirect(url_for("imports_setup.mapping", import_id=imp.id) + f"#col-{col.key}",
+                        code=303)
+    main = _cell_context(imp, col, fields, **extra)
+    others = [_cell_context(imp, _column(cols, name), fields, oob=True) for name in moved]
+    return render_template("imports_setup/_assign_response.html", main=main, others=others,
+                           status=service.status(imp, cols, errors), imp=imp)
+
+
+@bp.post("/imports/<int:import_id>/mapping/assign")
+def assign(import_id: int):
+    imp = _import_or_404(import_id)
+    try:
+        cols, _mapping, fields = _grid(imp)
+    except service.SourceTrouble as exc:
+        return _trouble_page(imp, exc, 200 if wants_partial() else 502)
+    col = _column(cols, request.form.get("source", ""))
+    raw = request.form.get("target", "")
+    if raw == "__new__":  # show the inline "New custom field…" form in this column
+        if not wants_partial():
+            return redirect(url_for("imports_setup.mapping", import_id=imp.id,
+                                    new=col.key) + f"#col-{col.key}", code=303)
+        return _cell_response(imp, cols, fields, col, new_field=_new_field_form(col))
+    try:
+        target = service.parse_target(raw)
+    except ValueError as exc:
+        return _cell_response(imp, cols, fields, col, error=str(exc))
+    moved = service.assign(imp, col.name, target)
+    return _cell_response(imp, cols, fields, col, moved)
+
+
+def _new_field_form(col, form=None, error=None, error_field=None):
+    type_, format_, allowed = rules.guess_type(col)
+    values = {"name": rules.suggested_name(col), "type": type_, "format": format_,
+              "allowed_values": "\n".join(allowed)}
+    if form is not None:
+        values.update({k: form.get(k, "") for k in values})
+    return {"data": values, "error": error, "error_field": error_field}
+
+
+@bp.post("/imports/<int:import_id>/mapping/fields")
+def create_field(import_id: int):
+    """Create a custom field inline for one column and assign it there."""
+    imp = _import_or_404(import_id)
+    try:
+        cols, _mapping, fields = _grid(imp)
+    except service.SourceTrouble as exc:
+        return _trouble_page(imp, exc, 200 if wants_partial() else 502)
+    col = _column(cols, request.form.get("source", ""))
+    try:
+        created, moved = service.create_field(imp, col, request.form)
+    except FieldDefinitionError as exc:
+        form = _new_field_form(col, request.form, str(exc), exc.field)
+        if not wants_partial():
+            return _mapping_page(imp, cols, fields, new_field=(col.key, form), status=422)
+        return _cell_response(imp, cols, fields, col, new_field=form)
+    fields = service.custom_fields()
+    if not wants_partial():
+        flash(f"Custom field {created.name} created and assigned to {col.label}.", "success")
+    return _cell_response(imp, cols, fields, col, moved,
+                          created=f"Custom field {created.name} created.")
+
+
+def _mapping_page(imp, cols, fields, *, new_field=None, errors=None, preview=None,
+                  status=200, **extra):
+    cells = []
+    for col in cols:
+        form = new_field[1] if new_field and new_field[0] == col.key else None
+        cells.append(_cell_context(imp, col, fields, new_field=form))
+    return render_template("imports_setup/mapping.html", imp=imp, cols=cols, cells=cells,
+                           status=service.status(imp, cols, errors), trouble=None,
+                           preview=preview, label=service.label(imp.integration),
+                           **extra), status
+
+
+@bp.post("/imports/<int:import_id>/mapping/ignore")
+def ignore(import_id: int):
+    """Save the "Ignore columns marked ?" checkbox."""
+    imp = _import_or_404(import_id)
+    service.set_ignore(imp, request.form.get("ignore_unmapped") in ("on", "1", "true"))
+    if not wants_partial():
+        return redirect(url_for("imports_setup.mapping", import_id=imp.id), code=303)
+    try:
+        cols = service.columns(imp)
+    except service.SourceTrouble as exc:
+        return _trouble_page(imp, exc)
+    return render_template("imports_setup/_status.html", status=service.status(imp, cols),
+                           imp=imp)
+
+
+@bp.post("/imports/<int:import_id>/mapping/preview")
+def preview(import_id: int):
+    """The engine's dry run, in this request (at most 1,000 records)."""
+    imp = _import_or_404(import_id)
+    try:
+        cols, _mapping, fields = _grid(imp)
+    except service.SourceTrouble as exc:
+        return _trouble_page(imp, exc, 200 if wants_partial() else 502)
+    problem = None
+    result = None
+    if not service.status(imp, cols).email:
+        problem = "Assign a column to Email first: the preview needs it."
+    else:
+        result = service.preview(imp, cols, current_user.id)
+    context = {"result": result, "problem": problem, "imp": imp}
+    if not wants_partial():
+        return _mapping_page(imp, cols, fields, preview=context)
+    return render_template("imports_setup/_preview.html", preview=context)
+
+
+@bp.post("/imports/<int:import_id>/mapping/import")
+def start(import_id: int):
+    """Import: refuse without Email or with "?" columns unless ignored; else save, enable
+    the schedule, start the first run and go to the integration's details page."""
+    imp = _import_or_404(import_id)
+    try:
+        cols, _mapping, fields = _grid(imp)
+    except service.SourceTrouble as exc:
+        return _trouble_page(imp, exc, 200 if wants_partial() else 502)
+    if "ignore_unmapped" in request.form or request.form.get("ignore_sent"):
+        service.set_ignore(imp, request.form.get("ignore_unmapped") in ("on", "1", "true"))
+    problems = service.import_problems(imp, cols)
+    if problems:
+        if wants_partial():
+            return render_template("imports_setup/_status.html",
+                                   status=service.status(imp, cols, problems), imp=imp)
+        return _mapping_page(imp, cols, fields, errors=problems, status=422)
+    run = service.start_import(imp, cols, current_user.id)
+    flash(f"Import into {imp.list.name} started"
+          f"{f' (run #{run.id})' if run else ''}; it then runs every 24 hours.", "success")
+    return _redirect(_details_url(imp))

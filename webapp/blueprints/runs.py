@@ -1,0 +1,86 @@
+"""Import statistics: the workspace-wide run history (filterable, keyset pages), a run's
+page, its live progress partial and the rejected rows as a CSV download."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+
+from ..imports.rejects import iter_csv
+from ..models import ImportRun
+from ..services import runs_view
+from ..services.paging import parse_cursor
+from ..views_common import wants_partial
+
+bp = Blueprint("runs", __name__, url_prefix="/imports/runs")
+
+
+def _run_or_404(run_id: int) -> ImportRun:
+    run = runs_view.get_run(run_id)
+    if run is None:
+        abort(404)
+    return run
+
+
+@bp.get("/")
+def index():
+    filters = runs_view.HistoryFilters.parse(request.args)
+    page = runs_view.history_page(filters, after=parse_cursor(request.args.get("after")),
+                                  before=parse_cursor(request.args.get("before")))
+    context = {"page": page, "filters": filters, "params": filters.params(),
+               "view": runs_view}
+    if wants_partial():
+        return render_template("runs/_history.html", **context)
+    return render_template("runs/index.html", choices=runs_view.filter_choices(), **context)
+
+
+@bp.get("/<int:run_id>")
+def show(run_id: int):
+    run = _run_or_404(run_id)
+    rejects = runs_view.rejects_page(run.id, after=parse_cursor(request.args.get("after")),
+                                     before=parse_cursor(request.args.get("before")))
+    context = {"run": run, "rejects": rejects, "view": runs_view}
+    if wants_partial() and request.args.get("part") == "rejects":
+        return render_template("runs/_rejects.html", **context)
+    return render_template("runs/show.html", details=runs_view.run_details(run),
+                           progress=runs_view.progress_info(run), **context)
+
+
+@bp.get("/<int:run_id>/progress")
+def progress(run_id: int):
+    """The self-replacing progress element: polls (every 1 s) only while the run is live.
+    In a details-page row (`at=row`) the final answer also refreshes the row's last-run,
+    next-run and state cells out of band; on the run page it reloads the page."""
+    run = _run_or_404(run_id)
+    where = "row" if request.args.get("at") == "row" else "page"
+    if not wants_partial():
+        return redirect(url_for("runs.show", run_id=run.id))
+    row = None
+    if where == "row" and not run.live:
+        row = runs_view.row_for(run.recurring_import)
+    response = make_response(render_template(
+        "runs/_progress.html", progress=runs_view.progress_info(run), where=where,
+        oob_row=row, view=runs_view))
+    if where == "page" and not run.live:  # only a poll asks: show the final page
+        response.headers["HX-Refresh"] = "true"
+    return response
+
+
+@bp.get("/<int:run_id>/rejects.csv")
+def rejects_csv(run_id: int):
+    run = _run_or_404(run_id)
+    filename = f"import-run-{run.id}-rejects.csv"
+    return Response(
+        stream_with_context(iter_csv(run.id)), mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                 "Cache-Control": "no-store"},
+    )

@@ -1,0 +1,538 @@
+"""Setting up a recurring import and assigning its fields: the form rules, what the source
+offers (groups, sources, fields, a few sample records), the mapping status, Import.
+
+Decisions:
+- A new import is saved stopped ("set-up not finished") and nothing is scheduled until
+  Import is pressed on the mapping page; then the schedule is enabled and the first run
+  starts at once.
+- One import per integration and list: a second one is refused with a link to the first.
+- Changing the group or source of an existing import resets its incremental cursor (it
+  belonged to the old walk) and, for a new group, its mapping (other fields).
+- Provider answers (groups, sources, fields) are cached for two minutes per integration and
+  credentials, so the live mapping clicks don't call the provider each time.
+- The fee forecast counts the source's records by walking at most a few pages within a
+  couple of seconds: exact for small sources, "at least" for larger ones.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from ..customfields import FieldDefinitionError
+from ..extensions import db
+from ..imports import credentials, runs, schedule
+from ..imports.forecast import Forecast, forecast
+from ..imports.preview import preview_now
+from ..models import (
+    ContactList,
+    CustomField,
+    Cycle,
+    Integration,
+    RecurringImport,
+    WorkspaceSettings,
+)
+from ..models.base import utcnow
+from ..models.imports import CRITERIA
+from ..providers import get_provider_class
+from ..providers.base import AuthError, Field, ProviderError
+from . import fields as fields_service
+from . import lists as lists_service
+from . import mapping as rules
+from .errors import FormError
+from .integrations import PROVIDERS, _http
+from .settings import time_zones
+
+CACHE_SECONDS = 120
+SAMPLE_SIZE = 5
+NOT_FINISHED = "Set-up not finished: assign the fields and press Import."
+CRITERIA_HELP = {
+    "add_update": ("Add and update", "New emails are added; contacts already on the list are "
+                                     "updated."),
+    "add_only": ("Add new only", "New emails are added; contacts already on the list are left "
+                                 "untouched."),
+    "update_only": ("Update existing only", "Contacts already on the list are updated; "
+                                            "unknown emails are not added."),
+}
+NEW_LIST = "new"
+_cache: dict[tuple, tuple[float, Any]] = {}
+
+
+class SourceTrouble(Exception):
+    """The provider could not answer; `message` is plain words, `reconnect` says the
+    integration needs reconnecting."""
+
+    def __init__(self, message: str, reconnect: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.reconnect = reconnect
+
+
+class SetupErrors(Exception):
+    """Form input that breaks rules: {field: message}."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+# ------------------------------------------------------------------------ lookups
+
+
+def get_integration(integration_id: int) -> Integration | None:
+    row = db.session.get(Integration, integration_id)
+    return row if row is not None and row.status != "disconnected" else None
+
+
+def get_import(import_id: int) -> RecurringImport | None:
+    return db.session.get(RecurringImport, import_id)
+
+
+def label(integration: Integration) -> str:
+    info = PROVIDERS.get(integration.provider)
+    return info.label if info else integration.provider
+
+
+def lists() -> list[ContactList]:
+    return lists_service.all_lists()
+
+
+def cycles_of(list_id: int | None) -> list[Cycle]:
+    if not list_id:
+        return []
+    return list(db.session.scalars(select(Cycle).where(Cycle.list_id == list_id)
+                                   .order_by(Cycle.name)))
+
+
+def existing_import(integration_id: int, list_id: int,
+                    exclude_id: int | None = None) -> RecurringImport | None:
+    stmt = select(RecurringImport).where(RecurringImport.integration_id == integration_id,
+                                         RecurringImport.list_id == list_id)
+    if exclude_id is not None:
+        stmt = stmt.where(RecurringImport.id != exclude_id)
+    return db.session.scalar(stmt.limit(1))
+
+
+def workspace_zone() -> str:
+    return WorkspaceSettings.get().time_zone or "UTC"
+
+
+# ------------------------------------------------------------------ the provider
+
+
+def _client(integration: Integration, page_size: int | None = None):
+    """A provider client with connect-time timeouts (a person is waiting)."""
+    if integration.status != "connected":
+        raise SourceTrouble(f"The {label(integration)} connection needs reconnecting "
+                            f"({integration.status_reason or 'it is not connected'}).",
+                            reconnect=True)
+    try:
+        saved = credentials.load(integration)
+    except ValueError as exc:
+        raise SourceTrouble("The saved credentials cannot be read with the configured keys; "
+                            "reconnect the integration.", reconnect=True) from exc
+    cls = get_provider_class(integration.provider)
+    params = inspect.signature(cls).parameters
+    settings = dict(integration.settings or {})
+    if page_size and integration.provider != "salesforce":
+        settings["page_size"] = page_size
+    integration_id = integration.id
+    kwargs: dict[str, Any] = {
+        "http": _http(integration.provider),
+        "on_credentials": lambda creds: credentials.save_now(integration_id, creds),
+        "allow_loopback": bool(current_app.config.get("ALLOW_LOOPBACK_PROVIDERS")),
+    }
+    if "refresh_lock" in params:
+        kwargs["refresh_lock"] = lambda: credentials.refresh_lock(integration_id)
+    return cls(settings, saved, **kwargs)
+
+
+def _ask(integration: Integration, what: str, call, *, cache: bool = True,
+         page_size: int | None = None):
+    """Call the provider (cached), translating its errors into plain words."""
+    key = (integration.id, (integration.credentials_encrypted or "")[-24:], what)
+    hit = _cache.get(key)
+    if cache and hit and hit[0] > time.monotonic():
+        return hit[1]
+    try:
+        value = call(_client(integration, page_size))
+    except AuthError as exc:
+        _needs_reconnect(integration, exc.reason)
+        raise SourceTrouble(f"{label(integration)} refused our credentials ({exc.reason}). "
+                            "Reconnect the integration, then come back here.",
+                            reconnect=True) from exc
+    except ProviderError as exc:
+        raise SourceTrouble(f"{label(integration)} could not answer: {exc.reason}") from exc
+    if cache:
+        if len(_cache) > 500:
+            _cache.clear()
+        _cache[key] = (time.monotonic() + CACHE_SECONDS, value)
+    return value
+
+
+def _needs_reconnect(integration: Integration, reason: str) -> None:
+    db.session.execute(
+        update(Integration).where(Integration.id == integration.id)
+        .values(status="needs_reconnect", status_changed_at=utcnow(),
+                status_reason=f"The provider refused our credentials: {reason}"[:500]))
+    db.session.commit()
+    runs.notify(f"reconnect:{integration.id}",
+                f"The {integration.provider} integration needs reconnecting: its credentials "
+                "were refused.", level="error", integration_id=integration.id)
+
+
+def groups(integration: Integration) -> list:
+    return _ask(integration, "groups", lambda p: list(p.groups()))
+
+
+def sources(integration: Integration, group: str) -> list:
+    if group not in {g.id for g in groups(integration)}:
+        raise SourceTrouble("Choose a group first.")
+    return _ask(integration, f"sources:{group}", lambda p: list(p.sources(group)))
+
+
+def source_fields(integration: Integration, group: str) -> list[Field]:
+    return _ask(integration, f"fields:{group}", lambda p: list(p.discover_fields(group)))
+
+
+def columns(imp: RecurringImport) -> list[rules.Column]:
+    return rules.columns(source_fields(imp.integration, imp.group))
+
+
+def samples(imp: RecurringImport, cols: list[rules.Column]) -> list[list[str]]:
+    """The first few records of the first page, one text cell per column."""
+    from ..imports.rules import source_value
+
+    names = [c.name for c in cols if c.name != rules.FULL_NAME]
+
+    def first_page(provider):
+        pages = provider.iter_pages(imp.group, imp.source, fields=names)
+        try:
+            page = next(iter(pages), None)
+        finally:
+            close = getattr(pages, "close", None)
+            if close:
+                close()
+        return [] if page is None else page.records[:SAMPLE_SIZE]
+
+    records = _ask(imp.integration, f"samples:{imp.group}:{imp.source}", first_page,
+                   page_size=SAMPLE_SIZE)
+    return [[rules.sample_text(source_value(r, c.name)) for c in cols] for r in records]
+
+
+# ----------------------------------------------------------------- the fee forecast
+
+
+@dataclass
+class Estimate:
+    count: int
+    exact: bool
+    basis: str
+    forecast: Forecast | None = None
+
+
+def estimate(integration: Integration, group: str, source: str, criteria: str,
+             *, max_pages: int = 4, max_seconds: float = 2.5) -> Estimate:
+    """How many contacts the first run may add: the source's records with an email,
+    counted over at most a few pages (exact when the walk ends)."""
+    if criteria == "update_only":
+        return Estimate(0, True, "Update existing only adds no contacts.", forecast(0))
+
+    def count(provider):
+        started, total, done = time.monotonic(), 0, False
+        pages = provider.iter_pages(group, source, fields=[])
+        try:
+            for n, page in enumerate(pages, start=1):
+                total += sum(1 for r in page.records if r.email)
+                if page.done:
+                    done = True
+                    break
+                if n >= max_pages or time.monotonic() - started > max_seconds:
+                    break
+            else:
+                done = True
+        finally:
+            close = getattr(pages, "close", None)
+            if close:
+                close()
+        return total, done
+
+    total, done = _ask(integration, f"count:{group}:{source}", count)
+    basis = (f"the source holds {total:,} records with an email" if done else
+             f"the source holds at least {total:,} records with an email (counted from its "
+             "first pages)")
+    return Estimate(total, done, basis, forecast(total))
+
+
+# ----------------------------------------------------------------- the setup form
+
+
+@dataclass
+class SetupValues:
+    list_id: Any = ""
+    new_list_name: str = ""
+    cycle_id: Any = ""
+    cycle_start_day: Any = 0
+    group: str = ""
+    source: str = ""
+    criteria: str = "add_update"
+    consent: bool = False
+    run_hour: Any = ""
+    time_zone: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_import(cls, imp: RecurringImport) -> SetupValues:
+        return cls(list_id=imp.list_id, cycle_id=imp.cycle_id or "",
+                   cycle_start_day=imp.cycle_start_day, group=imp.group, source=imp.source,
+                   criteria=imp.criteria, consent=False,
+                   run_hour="" if imp.run_hour is None else imp.run_hour,
+                   time_zone=imp.time_zone or workspace_zone())
+
+    @classmethod
+    def from_form(cls, form) -> SetupValues:
+        def clean(name: str, limit: int = 255) -> str:
+            return (form.get(name) or "").strip()[:limit]
+
+        return cls(list_id=clean("list_id"), new_list_name=clean("new_list_name", 200),
+                   cycle_id=clean("cycle_id"), cycle_start_day=clean("cycle_start_day") or 0,
+                   group=clean("group", 64), source=clean("source"),
+                   criteria=clean("criteria") or "add_update",
+                   consent=form.get("consent") in ("on", "1", "true", "yes"),
+                   run_hour=clean("run_hour"), time_zone=clean("time_zone", 64))
+
+    def selected_list_id(self) -> int | None:
+        try:
+            return int(self.list_id)
+        except (TypeError, ValueError):
+            return None
+
+
+def _int(raw: Any) -> int | None:
+    try:
+        return int(str(raw).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def save_setup(integration: Integration, values: SetupValues, user_id: int,
+               imp: RecurringImport | None = None) -> RecurringImport:
+    """Validate the set-up form and create or update the import (SetupErrors with every
+    problem at once; SourceTrouble when the provider cannot list groups or sources)."""
+    errors: dict[str, str] = {}
+    target: ContactList | None = None
+    if values.list_id == NEW_LIST:
+        try:
+            lists_service._clean_name(values.new_list_name)
+            if lists_service._name_taken(" ".join(values.new_list_name.split())):
+                errors["new_list_name"] = "A list with this name exists already; choose it above."
+        except FormError as exc:
+            errors["new_list_name"] = exc.message.replace("the list", "the new list")
+    else:
+        list_id = values.selected_list_id()
+        target = db.session.get(ContactList, list_id) if list_id else None
+        if target is None:
+            errors["list_id"] = ("Choose the list to import into." if not values.list_id
+                                 else "That list does not exist (any more); choose another.")
+        else:
+            other = existing_import(integration.id, target.id, imp.id if imp else None)
+            if other is not None:
+                errors["list_id"] = f"duplicate:{other.id}"
+    cycle = None
+    day = _int(values.cycle_start_day)
+    if values.cycle_id:
+        cycle = db.session.get(Cycle, _int(values.cycle_id) or 0)
+        if cycle is None or target is None or cycle.list_id != target.id:
+            errors["cycle_id"] = "Choose a cycle of the chosen list, or none."
+            cycle = None
+    if cycle is not None and (day is None or not 0 <= day <= cycle.length_days):
+        errors["cycle_start_day"] = (f"Enter a day from 0 to {cycle.length_days} "
+                                     f"(the cycle is {cycle.length_days} days long).")
+    group_ids = {g.id for g in groups(integration)}
+    if values.group not in group_ids:
+        errors["group"] = "Choose what to import."
+    elif values.source not in {s.id for s in sources(integration, values.group)}:
+        errors["source"] = "Choose which records to import."
+    if values.criteria not in CRITERIA:
+        errors["criteria"] = "Choose how new and existing contacts are treated."
+    if not values.consent:
+        errors["consent"] = ("Confirm that you have permission to email these contacts; "
+                             "imports need it.")
+    hour = None
+    if str(values.run_hour).strip() != "":
+        hour = _int(values.run_hour)
+        if hour is None or not 0 <= hour <= 23:
+            errors["run_hour"] = "Choose an hour from 00:00 to 23:00, or every 24 hours."
+    zone = values.time_zone or workspace_zone()
+    if zone not in time_zones():
+        errors["time_zone"] = "Pick a time zone from the list, e.g. Europe/Berlin."
+    if errors:
+        raise SetupErrors(errors)
+
+    if target is None:
+        target = lists_service.create_list(values.new_list_name)
+    now = utcnow()
+    if imp is None:
+        imp = RecurringImport(integration_id=integration.id, state="stopped",
+                              state_reason=NOT_FINISHED, mapping={})
+    else:
+        if imp.group != values.group:
+            imp.mapping = {}
+        if imp.group != values.group or imp.source != values.source:
+            imp.cursor, imp.high_water = None, None
+    imp.list_id = target.id
+    imp.cycle_id = cycle.id if cycle else None
+    imp.cycle_start_day = day if cycle else 0
+    imp.group, imp.source, imp.criteria = values.group, values.source, values.criteria
+    imp.consent_confirmed_by_id, imp.consent_confirmed_at = user_id, now
+    schedule_changed = (imp.run_hour, imp.time_zone) != (hour, zone)
+    imp.run_hour, imp.time_zone = hour, zone
+    if schedule_changed and imp.state == "active" and imp.next_run_at is not None:
+        if hour is not None:
+            imp.next_run_at = schedule.next_run_after(imp, now)
+    db.session.add(imp)
+    db.session.commit()
+    return imp
+
+
+# ------------------------------------------------------------------------ mapping
+
+
+def custom_fields() -> list[CustomField]:
+    return fields_service.all_fields()
+
+
+def ensure_mapping(imp: RecurringImport, cols: list[rules.Column]) -> dict[str, Any]:
+    """On first open, recognise Email, Name and same-named custom fields, and save it."""
+    if imp.mapping:
+        return dict(imp.mapping)
+    mapping = rules.recognise(cols, {f.name: f for f in custom_fields()})
+    imp.mapping = mapping
+    db.session.commit()
+    return mapping
+
+
+def target_of(mapping: dict[str, Any], source: str) -> Any:
+    value = mapping.get(source, rules.UNASSIGNED)
+    return rules.UNASSIGNED if value in (None, "") else value
+
+
+def field_for(target: Any, by_id: dict[int, CustomField]) -> CustomField | None:
+    if isinstance(target, int):
+        return by_id.get(target)
+    if isinstance(target, str) and target.isdigit():
+        return by_id.get(int(target))
+    return None
+
+
+def parse_target(raw: str) -> Any:
+    """A submitted target: "email", "name", "?" or a custom field id (int). ValueError else."""
+    raw = (raw or "").strip()
+    if raw in ("email", "name", rules.UNASSIGNED):
+        return raw
+    if raw.isdigit() and db.session.get(CustomField, int(raw)) is not None:
+        return int(raw)
+    raise ValueError("Choose a target from the list.")
+
+
+def assign(imp: RecurringImport, source: str, target: Any) -> list[str]:
+    """Assign `target` to the `source` column. A target used by another column moves here
+    (that column becomes "?"); returns the sources that changed besides `source`."""
+    mapping = dict(imp.mapping or {})
+    moved = []
+    if target != rules.UNASSIGNED:
+        for other, value in list(mapping.items()):
+            if other != source and value == target:
+                mapping[other] = rules.UNASSIGNED
+                moved.append(other)
+    mapping[source] = target
+    imp.mapping = mapping
+    db.session.commit()
+    return moved
+
+
+def create_field(imp: RecurringImport, column: rules.Column, form) -> tuple[CustomField,
+                                                                            list[str]]:
+    """Create a custom field inline (FieldDefinitionError on bad input) and assign it."""
+    data = {"name": form.get("name"), "type": form.get("type") or "text",
+            "format": form.get("format") or "text",
+            "allowed_values": form.get("allowed_values") or ""}
+    if form.get("format") not in ("checkbox", "radio", "single_select", "multi_select"):
+        data["allowed_values"] = ""
+    created = fields_service.save_field(data)
+    moved = assign(imp, column.name, created.id)
+    return created, moved
+
+
+def set_ignore(imp: RecurringImport, value: bool) -> None:
+    imp.ignore_unmapped = value
+    db.session.commit()
+
+
+@dataclass
+class Status:
+    total: int
+    assigned: int
+    unassigned: int
+    email: str | None
+    name: str | None
+    ignore: bool
+    errors: list[str]
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.email) and (self.unassigned == 0 or self.ignore)
+
+
+def status(imp: RecurringImport, cols: list[rules.Column],
+           errors: list[str] | None = None) -> Status:
+    mapping = imp.mapping or {}
+    assigned = [c for c in cols if target_of(mapping, c.name) != rules.UNASSIGNED]
+    email = next((c.label for c in cols if mapping.get(c.name) == "email"), None)
+    name = next((c.label for c in cols if mapping.get(c.name) == "name"), None)
+    return Status(len(cols), len(assigned), len(cols) - len(assigned), email, name,
+                  bool(imp.ignore_unmapped), errors or [])
+
+
+def import_problems(imp: RecurringImport, cols: list[rules.Column]) -> list[str]:
+    st = status(imp, cols)
+    problems = []
+    if not st.email:
+        problems.append("Assign a column to Email before importing: every contact needs one.")
+    if st.unassigned and not st.ignore:
+        problems.append(f"{st.unassigned} column{'s' if st.unassigned != 1 else ''} still "
+                        "marked “?”: assign them, or tick “Ignore columns marked ?”.")
+    return problems
+
+
+def clean_mapping(imp: RecurringImport, cols: list[rules.Column]) -> dict[str, Any]:
+    """What the engine gets: assigned columns that exist at the source (plus "?" markers)."""
+    names = {c.name for c in cols}
+    return {k: v for k, v in (imp.mapping or {}).items() if k in names}
+
+
+def start_import(imp: RecurringImport, cols: list[rules.Column], user_id: int):
+    """Save the mapping, enable the schedule (if not running on one already) and start the
+    first run. Returns the run (or the live one)."""
+    imp.mapping = clean_mapping(imp, cols)
+    if imp.state != "active" or imp.next_run_at is None:
+        schedule.enable(imp)
+    db.session.commit()
+    return runs.start_run(imp.id, "manual", user_id=user_id)
+
+
+def preview(imp: RecurringImport, cols: list[rules.Column], user_id: int) -> dict:
+    """The engine's dry run over the first ≤ 1,000 records, in this request."""
+    imp.mapping = clean_mapping(imp, cols)
+    db.session.commit()
+    return preview_now(imp.id, user_id=user_id)
+
+
+__all__ = [
+    "CRITERIA_HELP", "FieldDefinitionError", "SetupErrors", "SetupValues", "SourceTrouble",
+]

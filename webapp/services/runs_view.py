@@ -1,0 +1,419 @@
+"""Read side of the operations pages: the details page's per-list rows, the workspace-wide
+run history (filterable, keyset pages), one run's page and its rejected rows; plus the
+per-list actions (stop, resume, import now) as thin wrappers over the import engine."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from ..extensions import db
+from ..imports import runs as engine_runs
+from ..imports import schedule
+from ..models import ContactList, ImportRun, Integration, RecurringImport, RejectedRow
+from ..models.base import utcnow
+from ..models.imports import LIVE_STATUSES, REJECT_REASONS, RUN_STATUSES, TRIGGERS
+from .paging import Page, keyset
+
+STATUS_LABELS = {
+    "queued": "Queued", "running": "Running", "completed": "Completed",
+    "completed_with_errors": "Completed with errors", "capped": "Capped",
+    "failed": "Failed", "canceled": "Canceled",
+}
+STATUS_TONES = {
+    "completed": "ok", "completed_with_errors": "warn", "capped": "warn", "failed": "bad",
+    "canceled": "", "queued": "", "running": "",
+}
+TRIGGER_LABELS = {"scheduled": "Scheduled", "manual": "Import now", "preview": "Preview"}
+STATE_LABELS = {"active": "Active", "stopped": "Stopped", "needs_attention": "Needs attention"}
+REASON_LABELS = {
+    "syntax_error": "Invalid email address",
+    "invalid_domain": "Email domain cannot receive mail",
+    "already_in_queue": "Duplicate email in this run (already in queue)",
+    "blacklisted": "On the suppression list",
+    "policy_failure": "Unsubscribed in Tributary (never re-subscribed)",
+    "opted_out_at_source": "Opted out at the source",
+    "mismatched_criteria": "Did not match the import's criteria",
+}
+ERROR_KIND_LABELS = {
+    "auth": "Credentials refused", "rate_limited": "Rate limited",
+    "unavailable": "Source unavailable", "schema": "Mapped field missing",
+    "mapping": "Mapping broken", "internal": "Unexpected error",
+}
+log = logging.getLogger(__name__)
+
+PROVIDER_LABELS = {"shopify": "Shopify", "zoho": "Zoho CRM", "magento": "Magento 2",
+                   "salesforce": "Salesforce"}
+
+
+# ------------------------------------------------------------------ formatting helpers
+
+
+def duration_words(seconds: float | None) -> str:
+    """'2 h 5 min', '3 min 4 s', '12 s', '0.4 s'."""
+    if seconds is None:
+        return "—"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+def run_duration(run: ImportRun, now: datetime | None = None) -> float | None:
+    """Seconds from start (or queueing) to finish; up to now while live."""
+    start = run.started_at or run.queued_at
+    end = run.finished_at or (now or utcnow() if run.live else None)
+    if start is None or end is None:
+        return None
+    return max(0.0, (end - start).total_seconds())
+
+
+def local_and_utc(moment: datetime | None, tz_name: str | None) -> tuple[str, str] | None:
+    """('2025-03-04 06:00 CET (Europe/Berlin)', '05:00 UTC') for a schedule slot."""
+    if moment is None:
+        return None
+    try:
+        tz = schedule.zone(tz_name)
+    except ValueError:
+        tz = schedule.zone("UTC")
+    local = moment.astimezone(tz)
+    name = tz_name or "UTC"
+    local_text = f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+    if name != local.tzname():
+        local_text += f" ({name})"
+    return local_text, f"{moment.astimezone(schedule.zone('UTC')):%Y-%m-%d %H:%M} UTC"
+
+
+def integration_label(integration: Integration) -> str:
+    label = PROVIDER_LABELS.get(integration.provider, integration.provider)
+    return f"{label} · {integration.name}" if integration.name else label
+
+
+# ------------------------------------------------------------------ the details-page rows
+
+
+@dataclass
+class ImportRow:
+    """Everything one list row of the details page shows."""
+
+    imp: RecurringImport
+    integration: Integration
+    list_name: str
+    last_run: ImportRun | None
+    live_run: ImportRun | None
+    next_run: tuple[str, str] | None
+    blocked: str = ""  # why "Import now" is refused right now ("" when allowed)
+    message: str = ""  # the outcome of the action that re-rendered the row
+    message_tone: str = "ok"
+
+    @property
+    def state(self) -> str:
+        return self.imp.state
+
+    @property
+    def state_label(self) -> str:
+        return STATE_LABELS.get(self.imp.state, self.imp.state)
+
+    @property
+    def state_reason(self) -> str:
+        if self.integration.status == "needs_reconnect" and self.imp.state != "stopped":
+            return "Paused until the integration is reconnected."
+        return self.imp.state_reason or ""
+
+
+def _blocked_reason(imp: RecurringImport, integration: Integration) -> str:
+    if integration.status == "needs_reconnect":
+        why = integration.status_reason or "its credentials were refused"
+        return f"Reconnect the integration first: {why}"
+    if integration.status != "connected":
+        return "The integration is disconnected; connect it again first."
+    if "email" not in (imp.mapping or {}).values():
+        return "Assign the Email column on the mapping page first."
+    return ""
+
+
+def _last_and_live(import_ids: list[int]) -> tuple[dict[int, ImportRun], dict[int, ImportRun]]:
+    """The newest finished non-preview run and the live run of each import (3 queries)."""
+    if not import_ids:
+        return {}, {}
+    newest = (
+        select(func.max(ImportRun.id))
+        .where(ImportRun.import_id.in_(import_ids), ImportRun.trigger_kind != "preview",
+               ImportRun.status.not_in(LIVE_STATUSES))
+        .group_by(ImportRun.import_id)
+    )
+    last = {r.import_id: r for r in db.session.scalars(
+        select(ImportRun).where(ImportRun.id.in_(newest)))}
+    live = {r.import_id: r for r in db.session.scalars(
+        select(ImportRun).where(ImportRun.import_id.in_(import_ids),
+                                ImportRun.trigger_kind != "preview",
+                                ImportRun.status.in_(LIVE_STATUSES)))}
+    return last, live
+
+
+def rows_for(integration: Integration) -> list[ImportRow]:
+    """The integration's recurring imports as details-page rows, ordered by list name."""
+    imports = list(db.session.scalars(
+        select(RecurringImport).join(ContactList, ContactList.id == RecurringImport.list_id)
+        .where(RecurringImport.integration_id == integration.id)
+        .options(joinedload(RecurringImport.list))
+        .order_by(ContactList.name, RecurringImport.id)
+    ))
+    last, live = _last_and_live([imp.id for imp in imports])
+    return [_row(imp, integration, last.get(imp.id), live.get(imp.id)) for imp in imports]
+
+
+def row_for(imp: RecurringImport, message: str = "", tone: str = "ok") -> ImportRow:
+    last, live = _last_and_live([imp.id])
+    row = _row(imp, imp.integration, last.get(imp.id), live.get(imp.id))
+    row.message, row.message_tone = message, tone
+    return row
+
+
+def _row(imp, integration, last_run, live_run) -> ImportRow:
+    next_run = local_and_utc(imp.next_run_at, imp.time_zone) if imp.state == "active" else None
+    return ImportRow(imp=imp, integration=integration, list_name=imp.list.name,
+                     last_run=last_run, live_run=live_run, next_run=next_run,
+                     blocked=_blocked_reason(imp, integration))
+
+
+def get_import(import_id: int) -> RecurringImport | None:
+    return db.session.get(RecurringImport, import_id)
+
+
+def get_run(run_id: int) -> ImportRun | None:
+    return db.session.scalar(
+        select(ImportRun).where(ImportRun.id == run_id).options(
+            joinedload(ImportRun.recurring_import).joinedload(RecurringImport.list),
+            joinedload(ImportRun.recurring_import).joinedload(RecurringImport.integration),
+        )
+    )
+
+
+# ------------------------------------------------------------------ per-list actions
+
+
+def stop(imp: RecurringImport) -> str:
+    """Stop imports: no further scheduled runs (a live run finishes). Returns the message."""
+    if imp.state == "stopped":
+        return "Imports into this list were stopped already."
+    schedule.stop(imp)
+    db.session.commit()
+    return "Imports stopped. Settings are kept; Resume to start the schedule again."
+
+
+def resume(imp: RecurringImport) -> tuple[bool, str]:
+    """Resume the schedule; refused while the integration cannot run imports."""
+    if imp.integration.status != "connected":
+        return False, _blocked_reason(imp, imp.integration)
+    if imp.state == "active":
+        return True, "Imports into this list are active already."
+    schedule.resume(imp)
+    db.session.commit()
+    when = local_and_utc(imp.next_run_at, imp.time_zone)
+    return True, f"Imports resumed. Next run: {when[0]}." if when else "Imports resumed."
+
+
+def import_now(imp: RecurringImport, user_id: int | None) -> tuple[ImportRun | None, str, str]:
+    """(run, message, tone): starts a manual run unless one is live or the import can't run."""
+    blocked = _blocked_reason(imp, imp.integration)
+    if blocked:
+        return None, blocked, "bad"
+    existing = db.session.scalar(
+        select(ImportRun.id).where(ImportRun.import_id == imp.id,
+                                   ImportRun.trigger_kind != "preview",
+                                   ImportRun.status.in_(LIVE_STATUSES)))
+    if existing is not None:
+        return db.session.get(ImportRun, existing), "A run is already in progress.", "warn"
+    # runs.start_run, keeping create_run's "created" flag: a double click that races past
+    # the check above collides on the one-live-run index and gets the live run back.
+    run, created = engine_runs.create_run(imp.id, "manual", user_id=user_id)
+    if not created:
+        return run, "A run is already in progress.", "warn"
+    try:
+        engine_runs.enqueue(run.id)
+    except Exception:  # Redis down: the sweep enqueues queued runs that have no job
+        log.exception("could not enqueue import run %s", run.id)
+    return run, "Import started.", "ok"
+
+
+# ------------------------------------------------------------------ progress
+
+
+@dataclass
+class ProgressInfo:
+    run: ImportRun
+    total: int | None = None  # records the source holds, when the run knows it
+
+    @property
+    def live(self) -> bool:
+        return self.run.live
+
+    @property
+    def percent(self) -> int | None:
+        if not self.total:
+            return None
+        return min(100, int(self.run.fetched * 100 / self.total))
+
+    @property
+    def label(self) -> str:
+        run = self.run
+        if run.status == "queued":
+            return "Queued: waiting for a worker…"
+        text = f"{run.fetched:,} fetched, {run.written:,} written"
+        if self.percent is not None:
+            text += f" ({self.percent} %)"
+        if run.status == "running":
+            return f"Running: {text} so far"
+        return f"{STATUS_LABELS.get(run.status, run.status)}: {summary(run)}"
+
+
+def progress_info(run: ImportRun) -> ProgressInfo:
+    total = (run.timings or {}).get("total")
+    return ProgressInfo(run, int(total) if isinstance(total, int | float) and total else None)
+
+
+def summary(run: ImportRun) -> str:
+    """'300 fetched · 280 added · 10 updated · 5 skipped · 5 rejected'."""
+    parts = [f"{run.fetched:,} fetched", f"{run.added:,} added", f"{run.updated:,} updated"]
+    if run.unchanged:
+        parts.append(f"{run.unchanged:,} unchanged")
+    if run.skipped:
+        parts.append(f"{run.skipped:,} skipped")
+    parts.append(f"{run.rejected:,} rejected")
+    return " · ".join(parts)
+
+
+# ------------------------------------------------------------------ the run history
+
+
+@dataclass
+class HistoryFilters:
+    integration: int | None = None
+    list: int | None = None
+    status: str = ""
+    trigger: str = ""
+
+    @classmethod
+    def parse(cls, args) -> HistoryFilters:
+        def number(name: str) -> int | None:
+            raw = (args.get(name) or "").strip()
+            return int(raw) if raw.isdigit() and len(raw) < 19 else None
+
+        status = args.get("status") or ""
+        trigger = args.get("trigger") or ""
+        return cls(integration=number("integration"), list=number("list"),
+                   status=status if status in RUN_STATUSES else "",
+                   trigger=trigger if trigger in TRIGGERS else "")
+
+    def params(self) -> dict:
+        values = {"integration": self.integration, "list": self.list,
+                  "status": self.status, "trigger": self.trigger}
+        return {k: v for k, v in values.items() if v}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.params())
+
+
+@dataclass
+class FilterChoices:
+    integrations: list[tuple[int, str]] = field(default_factory=list)
+    lists: list[tuple[int, str]] = field(default_factory=list)
+    statuses: list[tuple[str, str]] = field(default_factory=list)
+    triggers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def filter_choices() -> FilterChoices:
+    integrations = [(row.id, integration_label(row)) for row in db.session.scalars(
+        select(Integration).order_by(Integration.provider, Integration.name, Integration.id))]
+    lists = [(row.id, row.name) for row in db.session.execute(
+        select(ContactList.id, ContactList.name)
+        .where(ContactList.id.in_(select(RecurringImport.list_id)))
+        .order_by(ContactList.name))]
+    return FilterChoices(
+        integrations=integrations, lists=lists,
+        statuses=[(s, STATUS_LABELS[s]) for s in RUN_STATUSES],
+        triggers=[(t, TRIGGER_LABELS[t]) for t in TRIGGERS],
+    )
+
+
+def history_page(filters: HistoryFilters, *, after: int | None = None,
+                 before: int | None = None, size: int = 50) -> Page:
+    """Runs newest first, filtered, one keyset page (with their import, list, integration)."""
+    stmt = (
+        select(ImportRun).join(RecurringImport, RecurringImport.id == ImportRun.import_id)
+        .options(joinedload(ImportRun.recurring_import).joinedload(RecurringImport.list),
+                 joinedload(ImportRun.recurring_import).joinedload(RecurringImport.integration))
+    )
+    if filters.integration:
+        stmt = stmt.where(RecurringImport.integration_id == filters.integration)
+    if filters.list:
+        stmt = stmt.where(RecurringImport.list_id == filters.list)
+    if filters.status:
+        stmt = stmt.where(ImportRun.status == filters.status)
+    if filters.trigger:
+        stmt = stmt.where(ImportRun.trigger_kind == filters.trigger)
+    return keyset(stmt, ImportRun.id, after=after, before=before, size=size, descending=True)
+
+
+# ------------------------------------------------------------------ one run's page
+
+
+@dataclass
+class RunDetails:
+    run: ImportRun
+    reasons: list[tuple[str, str, int]]  # (reason, label, count), non-zero, in rule order
+    outcomes: list[tuple[str, int]]
+    duration: float | None
+    rate: float | None
+    cap: int
+    note: str
+    stage_timings: list[tuple[str, float]]
+
+
+def run_details(run: ImportRun) -> RunDetails:
+    by_reason = run.rejected_by_reason or {}
+    reasons = [(r, REASON_LABELS[r], int(by_reason[r])) for r in REJECT_REASONS
+               if by_reason.get(r)]
+    reasons += [(r, r.replace("_", " "), int(n)) for r, n in sorted(by_reason.items())
+                if r not in REASON_LABELS and n]
+    outcomes = [("Fetched from the source", run.fetched), ("Added", run.added),
+                ("Updated", run.updated), ("Unchanged", run.unchanged),
+                ("Skipped", run.skipped), ("Rejected", run.rejected)]
+    duration = run_duration(run)
+    rate = run.fetched / duration if duration and run.fetched else None
+    cap = int(engine_runs.setting("IMPORT_RUN_CAP"))
+    return RunDetails(run=run, reasons=reasons, outcomes=outcomes, duration=duration,
+                      rate=rate, cap=cap, note=_cursor_note(run, cap),
+                      stage_timings=sorted((run.timings or {}).items()))
+
+
+def _cursor_note(run: ImportRun, cap: int) -> str:
+    if run.trigger_kind == "preview":
+        return "A preview (dry run): nothing was written; the next run starts as if it " \
+               "never happened."
+    if run.status == "capped":
+        return (f"Stopped at the {cap:,} cap; the next run continues where this one "
+                "stopped.")
+    if run.status == "failed" and run.cursor:
+        return "The next run continues from the last page this run saved."
+    if run.status in ("completed", "completed_with_errors"):
+        return "Walked everything that changed; the next run fetches only newer changes."
+    return ""
+
+
+def rejects_page(run_id: int, *, after: int | None = None, before: int | None = None,
+                 size: int = 50) -> Page:
+    stmt = select(RejectedRow).where(RejectedRow.run_id == run_id)
+    return keyset(stmt, RejectedRow.id, after=after, before=before, size=size)
