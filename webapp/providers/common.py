@@ -3,6 +3,7 @@ hand-back around token refreshes (see the Provider protocol in base.py)."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, ClassVar
@@ -13,7 +14,7 @@ CredentialsCallback = Callable[[dict[str, Any]], None]
 RefreshLock = Callable[[], AbstractContextManager]
 
 
-class ProviderBase:
+class ProviderBase(ABC):
     """Base of the four provider classes.
 
     `refresh_lock()` is the caller's lock around a token refresh (a Redis lock in the
@@ -30,7 +31,6 @@ class ProviderBase:
         settings: dict[str, Any],
         credentials: dict[str, Any],
         *,
-        policy: HostPolicy,
         http: HttpClient | None = None,
         on_credentials: CredentialsCallback | None = None,
         allow_loopback: bool = False,
@@ -39,9 +39,14 @@ class ProviderBase:
         self.settings = dict(settings)
         self.credentials = dict(credentials)
         self.allow_loopback = allow_loopback
-        self.http = http or HttpClient(policy)
+        self.http = http or HttpClient(self.host_policy(allow_loopback))
         self.on_credentials = on_credentials
         self.refresh_lock = refresh_lock
+
+    @staticmethod
+    @abstractmethod
+    def host_policy(allow_loopback: bool = False) -> HostPolicy:
+        """The hosts this provider may call (PROVIDERS.md "Shared rules")."""
 
     @contextmanager
     def refreshing(self) -> Iterator[bool]:

@@ -242,11 +242,14 @@ class Magento(ProviderBase):
     name: ClassVar[str] = "magento"
     label: ClassVar[str] = "Magento 2 / Adobe Commerce"
 
+    @staticmethod
+    def host_policy(allow_loopback: bool = False) -> HostPolicy:
+        """Any https store whose host resolves only to public addresses (SSRF guard)."""
+        return HostPolicy(public_https=True, allow_loopback=allow_loopback)
+
     def __init__(self, settings: dict[str, Any], credentials: dict[str, Any], **options: Any):
         # Integration tokens never rotate: on_credentials and refresh_lock go unused.
-        allow_loopback = bool(options.get("allow_loopback"))
-        policy = HostPolicy(public_https=True, allow_loopback=allow_loopback)
-        super().__init__(settings, credentials, policy=policy, **options)
+        super().__init__(settings, credentials, **options)
         self.clock: Callable[[], float] = time.time
         self.base_url = self._base_url(settings.get("base_url"))
         store = (settings.get("store_code") or "").strip()

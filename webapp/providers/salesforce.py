@@ -319,14 +319,14 @@ class Salesforce(ProviderBase):
 
     name: ClassVar[str] = "salesforce"
     label: ClassVar[str] = "Salesforce"
+    host_policy = staticmethod(host_policy)
 
     def __init__(self, settings: dict[str, Any], credentials: dict[str, Any], **options: Any):
-        allow_loopback = bool(options.get("allow_loopback"))
-        super().__init__(settings, credentials, policy=host_policy(allow_loopback), **options)
+        super().__init__(settings, credentials, **options)
         self.login = login_base(settings.get("login_host") or LOGIN_HOSTS[0],
-                                allow_loopback=allow_loopback)
+                                allow_loopback=self.allow_loopback)
         self.instance_url = instance_base(settings.get("instance_url", ""),
-                                          allow_loopback=allow_loopback)
+                                          allow_loopback=self.allow_loopback)
         version = str(settings.get("api_version") or API_VERSION)
         version = version if version.startswith("v") else f"v{version}"
         if not re.fullmatch(r"v\d{2,3}\.0", version):

@@ -302,10 +302,10 @@ class Shopify(ProviderBase):
 
     name = "shopify"
     label = "Shopify"
+    host_policy = staticmethod(_policy)
 
     def __init__(self, settings: dict, credentials: dict, **options: Any):
-        allow_loopback = bool(options.get("allow_loopback"))
-        super().__init__(settings, credentials, policy=_policy(allow_loopback), **options)
+        super().__init__(settings, credentials, **options)
         self.shop = normalize_shop(settings.get("shop", ""))
         self.api_version = settings.get("api_version") or DEFAULT_API_VERSION
         if not _VERSION_RE.match(self.api_version):
@@ -314,7 +314,7 @@ class Shopify(ProviderBase):
         self.page_size = int(settings.get("page_size") or MAX_PAGE_SIZE)
         if not 1 <= self.page_size <= MAX_PAGE_SIZE:
             raise ConfigurationError(f"page_size must be between 1 and {MAX_PAGE_SIZE}.")
-        self.base = _base_url(self.shop, settings.get("api_base"), allow_loopback)
+        self.base = _base_url(self.shop, settings.get("api_base"), self.allow_loopback)
         self.api = f"{self.base}/admin/api/{self.api_version}"
         if not self.credentials.get("access_token"):
             raise ConfigurationError("A Shopify Admin API access token is needed.")

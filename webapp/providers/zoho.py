@@ -259,10 +259,12 @@ class Zoho(ProviderBase):
     name: ClassVar[str] = "zoho"
     label: ClassVar[str] = "Zoho CRM"
 
+    @staticmethod
+    def host_policy(allow_loopback: bool = False) -> HostPolicy:
+        return host_policy(allow_loopback=allow_loopback)
+
     def __init__(self, settings: dict[str, Any], credentials: dict[str, Any], **options: Any):
-        allow_loopback = bool(options.get("allow_loopback"))
-        super().__init__(settings, credentials,
-                         policy=host_policy(allow_loopback=allow_loopback), **options)
+        super().__init__(settings, credentials, **options)
         dc = str(settings.get("data_centre") or "us").lower()
         if dc not in DATA_CENTRES:
             raise ConfigurationError(f"Unknown Zoho data centre {dc!r}.")
@@ -270,9 +272,9 @@ class Zoho(ProviderBase):
         self.data_centre = dc
         self.accounts_server = _base_url(settings.get("accounts_server") or accounts,
                                          ACCOUNTS_HOSTS, "accounts server",
-                                         allow_loopback=allow_loopback)
+                                         allow_loopback=self.allow_loopback)
         self.api_domain = _base_url(settings.get("api_domain") or api, API_HOSTS,
-                                    "API domain", allow_loopback=allow_loopback)
+                                    "API domain", allow_loopback=self.allow_loopback)
         self.page_size = int(settings.get("page_size") or PER_PAGE)
         self._fields: dict[str, list[dict[str, Any]]] = {}
 

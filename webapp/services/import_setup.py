@@ -45,7 +45,7 @@ from . import fields as fields_service
 from . import lists as lists_service
 from . import mapping as rules
 from .errors import FormError
-from .integrations import PROVIDERS, _http
+from .integrations import PROVIDERS, interactive_http
 from .settings import time_zones
 
 CACHE_SECONDS = 120
@@ -143,7 +143,7 @@ def _client(integration: Integration, page_size: int | None = None):
         settings["page_size"] = page_size
     integration_id = integration.id
     kwargs: dict[str, Any] = {
-        "http": _http(integration.provider),
+        "http": interactive_http(integration.provider),
         "on_credentials": lambda creds: credentials.save_now(integration_id, creds),
         "allow_loopback": bool(current_app.config.get("ALLOW_LOOPBACK_PROVIDERS")),
     }
@@ -328,8 +328,8 @@ def save_setup(integration: Integration, values: SetupValues, user_id: int,
     target: ContactList | None = None
     if values.list_id == NEW_LIST:
         try:
-            lists_service._clean_name(values.new_list_name)
-            if lists_service._name_taken(" ".join(values.new_list_name.split())):
+            lists_service.clean_name(values.new_list_name)
+            if lists_service.name_taken(" ".join(values.new_list_name.split())):
                 errors["new_list_name"] = "A list with this name exists already; choose it above."
         except FormError as exc:
             errors["new_list_name"] = exc.message.replace("the list", "the new list")

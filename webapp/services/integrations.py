@@ -33,7 +33,7 @@ from ..providers import salesforce as salesforce_mod
 from ..providers import shopify as shopify_mod
 from ..providers import zoho as zoho_mod
 from ..providers.base import ProviderError
-from ..providers.http import HostPolicy, HttpClient
+from ..providers.http import HttpClient
 from ..security import decrypt, encrypt, mask
 from .errors import FormError
 
@@ -277,15 +277,9 @@ def _shopify_api_base(form, shop: str) -> str | None:
     return base
 
 
-def _http(provider: str) -> HttpClient:
+def interactive_http(provider: str) -> HttpClient:
     """A client for connect-time calls: short timeouts and retry budget (a person waits)."""
-    loop = allow_loopback()
-    policy = {
-        "shopify": lambda: HostPolicy(shopify_mod.HOST_PATTERNS, allow_loopback=loop),
-        "zoho": lambda: zoho_mod.host_policy(allow_loopback=loop),
-        "salesforce": lambda: salesforce_mod.host_policy(loop),
-        "magento": lambda: HostPolicy(public_https=True, allow_loopback=loop),
-    }[provider]()
+    policy = get_provider_class(provider).host_policy(allow_loopback())
     return HttpClient(policy, timeout=(5.0, 20.0), retry_budget=6.0, max_attempts=3)
 
 
@@ -332,7 +326,7 @@ def _test(provider: str, settings: dict, credentials: dict) -> dict:
     cls = get_provider_class(provider)
     handed_back: list[dict] = []
     try:
-        client = cls(settings, credentials, http=_http(provider),
+        client = cls(settings, credentials, http=interactive_http(provider),
                      on_credentials=handed_back.append, allow_loopback=allow_loopback())
         client.test_connection()
     except ProviderError as exc:
@@ -555,7 +549,7 @@ def finish_oauth(provider: str, args) -> tuple[Integration, bool]:
                                    "entered; start connecting again.")
             credentials = shopify_mod.exchange_code(
                 shop, params.get("code", ""), app.client_id, app.client_secret,
-                expiring=True, http=_http(provider), api_base=pending.get("api_base"),
+                expiring=True, http=interactive_http(provider), api_base=pending.get("api_base"),
                 allow_loopback=loop)
             settings = {"shop": shop, "api_version": shopify_mod.DEFAULT_API_VERSION}
             if pending.get("api_base"):
@@ -564,14 +558,14 @@ def finish_oauth(provider: str, args) -> tuple[Integration, bool]:
             verified = zoho_mod.verify_callback(params, pending["state"], allow_loopback=loop)
             result = zoho_mod.exchange_code(verified, client_id=app.client_id,
                                             client_secret=app.client_secret,
-                                            redirect_uri=callback, http=_http(provider),
+                                            redirect_uri=callback, http=interactive_http(provider),
                                             allow_loopback=loop)
             settings, credentials = result["settings"], result["credentials"]
         elif provider == "salesforce":
             code = salesforce_mod.verify_callback(params, pending["state"])
             result = salesforce_mod.exchange_code(
                 pending["login_host"], app.client_id, app.client_secret, code, callback,
-                pending["verifier"], http=_http(provider), allow_loopback=loop)
+                pending["verifier"], http=interactive_http(provider), allow_loopback=loop)
             settings, credentials = result["settings"], result["credentials"]
         else:
             raise ConnectError("This provider does not connect by signing in.")

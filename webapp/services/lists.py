@@ -12,7 +12,7 @@ from .errors import FormError
 NAME_MAX = 120
 
 
-def _clean_name(raw: str | None, what: str = "list") -> str:
+def clean_name(raw: str | None, what: str = "list") -> str:
     name = " ".join((raw or "").split())
     if not name:
         raise FormError("name", f"Give the {what} a name.")
@@ -40,7 +40,7 @@ def contact_count(list_id: int) -> int:
     ) or 0
 
 
-def _name_taken(name: str, exclude_id: int | None = None) -> bool:
+def name_taken(name: str, exclude_id: int | None = None) -> bool:
     stmt = select(ContactList.id).where(func.lower(ContactList.name) == name.lower())
     if exclude_id is not None:
         stmt = stmt.where(ContactList.id != exclude_id)
@@ -48,8 +48,8 @@ def _name_taken(name: str, exclude_id: int | None = None) -> bool:
 
 
 def create_list(raw_name: str | None) -> ContactList:
-    name = _clean_name(raw_name)
-    if _name_taken(name):
+    name = clean_name(raw_name)
+    if name_taken(name):
         raise FormError("name", f"A list named “{name}” exists already.")
     row = ContactList(name=name)
     db.session.add(row)
@@ -58,8 +58,8 @@ def create_list(raw_name: str | None) -> ContactList:
 
 
 def rename_list(row: ContactList, raw_name: str | None) -> ContactList:
-    name = _clean_name(raw_name)
-    if _name_taken(name, exclude_id=row.id):
+    name = clean_name(raw_name)
+    if name_taken(name, exclude_id=row.id):
         raise FormError("name", f"A list named “{name}” exists already.")
     row.name = name
     _commit_unique("name", f"A list named “{name}” exists already.")
@@ -97,7 +97,7 @@ def _clean_length(raw: str | None) -> int:
 def save_cycle(list_id: int, raw_name: str | None, raw_length: str | None,
                cycle: Cycle | None = None) -> Cycle:
     """Create a cycle on the list, or update `cycle`; names are unique within the list."""
-    name = _clean_name(raw_name, "cycle")
+    name = clean_name(raw_name, "cycle")
     length = _clean_length(raw_length)
     taken = select(Cycle.id).where(
         Cycle.list_id == list_id, func.lower(Cycle.name) == name.lower()
