@@ -58,5 +58,10 @@ def run(timeout: float = 900) -> dict:
     return {"fresh_make_run_seconds": round(answered, 1)}
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
     run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['worker_peak_uss_mb']} MB of it its own, USS), "
               f"{r['worker_parent_peak_mb']} MB (worker)")
         w = r["write_stage"]
-        print(f"           write stage alone (pages in memory, no fetch thread): "
+        print(f"           write stage alone (pages in memory, no HTTP): "
               f"{w['rows']:,} rows in {w['seconds']:.2f} s = {w['rows_per_s']:,} rows/s")
         f = r["floor"]
         print(f"           floor (same client + sqlite3 executemany): {f['seconds']:.2f} s; "

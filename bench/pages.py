@@ -127,7 +127,7 @@ def run(contacts: int = CONTACTS, requests: int = REQUESTS, seed: int = 7) -> di
     return result
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     result = run()
     print(f"contacts seeded: {result['contacts']:,} in {result['seed_seconds']} s")
     rows = [("list page", result["page"]), ("search (all)", result["search"])]

@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from cryptography.fernet import Fernet  # noqa: E402
 
+from bench.imports import PeakRSS  # noqa: E402
 from webapp.providers import PROVIDER_NAMES, get_provider_class  # noqa: E402
 
 
@@ -74,16 +75,17 @@ def sampler_peak_mb(name: str, records: int) -> dict:
              "--config", cfg.name, "--all"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
-        _, status, usage = os.wait4(proc.pid, 0)
+        # Polled RSS: a child's ru_maxrss starts from its parent's size at fork.
+        with PeakRSS(proc.pid) as memory:
+            _, stderr = proc.communicate()
         elapsed = time.perf_counter() - started
-        summary = proc.stderr.read().strip().splitlines()
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        summary = stderr.strip().splitlines()
         os.unlink(cfg.name)
     finally:
         sim.stop()
     if proc.returncode != 0:
         raise RuntimeError(f"sampler failed: {summary}")
-    return {"provider": name, "records": records, "peak_mb": round(usage.ru_maxrss / 1024, 1),
+    return {"provider": name, "records": records, "peak_mb": round(memory.peak_worker, 1),
             "seconds": round(elapsed, 1), "summary": summary[-1] if summary else ""}
 
 
@@ -103,9 +105,14 @@ def run(records: int = 20000, sampler_records: int = 100000) -> dict:
     return {"walks": walks, "sampler_memory": memory}
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=20000)
     parser.add_argument("--sampler-records", type=int, default=100000)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     run(args.records, args.sampler_records)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

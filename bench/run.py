@@ -26,7 +26,7 @@ def main(names: list[str]) -> int:
         print(f"\n=== bench: {name} ===", flush=True)
         started = time.perf_counter()
         module = importlib.import_module(MODULES[name])
-        module.run()
+        module.main([])  # each prints its own figures
         print(f"=== {name} done in {time.perf_counter() - started:.1f} s ===", flush=True)
     return 0
 

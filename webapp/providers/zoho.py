@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -465,6 +466,9 @@ class Zoho(ProviderBase):
         walk = _Walk.start(group, source, since, cursor)
         if walk.mode == "token" and len(walk.tokens or ()) != len(batches):
             walk.restart()  # the field list changed since the cursor was saved
+        # Ids yielded lately: page positions shift when records change mid-walk, so a record
+        # can come again a page later. Bounded (two pages), so a walk stays flat in memory.
+        recent: deque[str] = deque(maxlen=2 * self.page_size)
         seen: set[str] = set()
         stalled = 0
         while walk.mode != "done":
@@ -483,6 +487,9 @@ class Zoho(ProviderBase):
                 rec = self._record(row)
                 if rec.source_id in seen or walk.skip(rec):
                     continue
+                if len(recent) == recent.maxlen:
+                    seen.discard(recent[0])
+                recent.append(rec.source_id)
                 seen.add(rec.source_id)
                 walk.note(rec)
                 records.append(rec)
