@@ -35,12 +35,25 @@ _EXISTING = (
 )
 
 
+CHUNK = 5000
+_BUCKETS = (32, 128, 512, 2048, CHUNK)
+
+
+def padded(values: list[str]) -> list[str]:
+    """`values` repeated up to a bucket size, so an `IN (…)` list has one of a few lengths.
+
+    Each distinct length is another SQL text, and the database driver keeps a prepared
+    statement per text (SQLite: 128 of them, ~0.3 MB each at 2,000 parameters)."""
+    size = next(b for b in _BUCKETS if b >= len(values))
+    return values + values[-1:] * (size - len(values)) if values else values
+
+
 def existing_contacts(session: Session, list_id: int, norms: Iterable[str]) -> dict[str, Any]:
     """Stored contacts of the list among `norms`, by normalised email (one query)."""
     norms = list(norms)
     found: dict[str, Any] = {}
-    for start in range(0, len(norms), 5000):
-        chunk = norms[start:start + 5000]
+    for start in range(0, len(norms), CHUNK):
+        chunk = padded(norms[start:start + CHUNK])
         for row in session.execute(_EXISTING, {"list_id": list_id, "norms": chunk}):
             found[row.email_norm] = row
     return found
@@ -164,8 +177,8 @@ def record_consent(session: Session, list_id: int, run_id: int, norms: list[str]
     """Consent ledger rows for the contacts whose consent this run recorded, copied
     set-based from the contacts just written (INSERT … SELECT)."""
     ledger = ConsentEvent.__table__
-    for start in range(0, len(norms), 5000):
-        chunk = norms[start:start + 5000]
+    for start in range(0, len(norms), CHUNK):
+        chunk = padded(norms[start:start + CHUNK])
         source = (
             select(contacts.c.id, contacts.c.consent_state, contacts.c.consent_source,
                    contacts.c.consent_at, contacts.c.consent_run_id,
