@@ -11,13 +11,11 @@ Goals: 10k ≤ 2 s, 100k ≤ 15 s end to end; write stage ≥ 20,000 rows/s; wor
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sqlite3
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -26,53 +24,10 @@ sys.path.insert(0, str(ROOT))
 
 from cryptography.fernet import Fernet  # noqa: E402
 
-from simulators.dataset import generate  # noqa: E402
-from simulators.server import serve  # noqa: E402
+from bench.common import PeakRSS, Simulator  # noqa: E402
 
 GROUPS = {"shopify": "customers", "zoho": "Contacts", "magento": "customers",
           "salesforce": "Contact"}
-
-
-class PeakRSS:
-    """Polls the worker and its work horses; keeps the peak RSS of any one process (MB)."""
-
-    def __init__(self, pid: int, interval: float = 0.01):
-        import psutil
-
-        self.proc = psutil.Process(pid)
-        self.interval = interval
-        self.peak_horse = 0.0
-        self.peak_horse_uss = 0.0
-        self.peak_worker = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _poll(self) -> None:
-        import psutil
-
-        while not self._stop.is_set():
-            try:
-                self.peak_worker = max(self.peak_worker, self.proc.memory_info().rss / 2**20)
-                for child in self.proc.children(recursive=True):
-                    try:
-                        rss = child.memory_info().rss / 2**20
-                        if rss > self.peak_horse:  # smaps is costly: read USS at new peaks
-                            self.peak_horse = rss
-                            uss = child.memory_full_info().uss / 2**20
-                            self.peak_horse_uss = max(self.peak_horse_uss, uss)
-                    except psutil.NoSuchProcess:
-                        continue
-            except psutil.NoSuchProcess:
-                return
-            time.sleep(self.interval)
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def _floor(provider_name: str, config: dict, n: int, tmp: Path) -> dict:
@@ -159,11 +114,10 @@ def _one(size: int, provider_name: str, env: dict, tmp: Path) -> dict:
     from webapp.imports.runs import start_run
     from webapp.models import ContactList, ImportRun, Integration, RecurringImport
 
-    module = importlib.import_module(f"simulators.{provider_name}")
-    people = generate(size, seed=size)
-    sim = module.create_app(people)
-    running = serve(sim)
-    config = module.demo_config(sim, running.url)
+    # The simulator runs in its own process, as a real API would: sharing this process's
+    # interpreter lock with the polling loop below would slow it down.
+    sim = Simulator(provider_name, size, seed=size)
+    config = sim.config
     app = create_app({"DATABASE_URL": env["TRIBUTARY_DATABASE_URL"],
                       "REDIS_URL": env["TRIBUTARY_REDIS_URL"], "ENV": "test",
                       "SECRET_KEY": env["TRIBUTARY_SECRET_KEY"],
@@ -213,7 +167,7 @@ def _one(size: int, provider_name: str, env: dict, tmp: Path) -> dict:
         return result
     finally:
         workers.stop_worker(worker)
-        running.stop()
+        sim.stop()
 
 
 def run(sizes: tuple[int, ...] = (10_000, 100_000), provider: str = "salesforce") -> dict:

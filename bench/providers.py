@@ -20,24 +20,8 @@ sys.path.insert(0, str(ROOT))
 
 from cryptography.fernet import Fernet  # noqa: E402
 
-from bench.imports import PeakRSS  # noqa: E402
+from bench.common import PeakRSS, Simulator  # noqa: E402
 from webapp.providers import PROVIDER_NAMES, get_provider_class  # noqa: E402
-
-
-class Simulator:
-    """A simulator in its own process (so the client and server don't share a GIL)."""
-
-    def __init__(self, name: str, records: int):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "simulators", name, "--records", str(records)],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
-        )
-        self.banner = self.proc.stdout.readline().strip()
-        self.config = json.loads(self.proc.stdout.readline())
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
 
 
 def walk_rate(name: str, records: int) -> dict:

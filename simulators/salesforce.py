@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -46,6 +47,7 @@ MAX_OPEN_LOCATORS = 10  # Salesforce keeps at most 10 open query cursors per use
 _CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
 
+@cache
 def sf_id(prefix: str, n: int) -> str:
     """An 18-character Salesforce id for record `n` of the object with key `prefix`."""
     base = f"{prefix}5g{n:010d}"
@@ -69,6 +71,7 @@ def is_converted(p: Person) -> bool:
     return p.id % 7 == 0
 
 
+@lru_cache(maxsize=65536)
 def sf_datetime(value: datetime) -> str:
     """Salesforce's REST rendering of a datetime: 2025-05-01T12:34:56.000+0000."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
