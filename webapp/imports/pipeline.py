@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -218,7 +219,10 @@ def _sample(plan: PagePlan, ctx: Context, outcome: str, rec: Record, email: str,
 
 def write_page(session: Session, ctx: Context, plan: PagePlan, now: datetime,
                page_no: int) -> None:
-    """Write a planned page (inside the caller's transaction)."""
+    """Write a planned page (inside the caller's transaction). Rows go in email order: the
+    unique (list, email) index is then walked once, not hit at random (fewer cache misses
+    on large lists)."""
+    plan.rows.sort(key=itemgetter("email_norm"))
     upsert.upsert_contacts(session, plan.rows)
     upsert.record_consent(session, ctx.list_id, ctx.run_id, [c[0] for c in plan.consent], now)
     upsert.insert_rejects(session, plan.rejects)
