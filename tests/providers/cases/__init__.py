@@ -8,6 +8,7 @@ and builds a provider client against it.
 from __future__ import annotations
 
 import importlib
+from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from simulators.dataset import Person
 CASE_NAMES = ("shopify", "zoho", "magento", "salesforce")
 
 
-class SimulatorCase:
+class SimulatorCase(ABC):
     """Interface the contract suite drives; one subclass per provider."""
 
     name: str = ""
@@ -30,43 +31,44 @@ class SimulatorCase:
     def __init__(self, people: list[Person]):
         self.people = people
 
+    @abstractmethod
     def start(self) -> None:
         """Start the simulator (free loopback port)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def stop(self) -> None:
-        raise NotImplementedError
+        """Stop the simulator."""
 
+    @abstractmethod
     def provider(self, **overrides: Any):
         """A provider client for the running simulator: loopback allowed, retries' sleep a
         no-op (or tiny), refreshed credentials captured in `self.saved_credentials`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def inject_errors(self, every: int, status: int) -> None:
         """From now on every `every`-th API request answers `status` (429 with Retry-After,
         or a 5xx); every=0 turns injection off."""
-        raise NotImplementedError
 
+    @abstractmethod
     def expire_access_token(self) -> None:
         """Invalidate the current access token so the next API call gets the provider's 401."""
-        raise NotImplementedError
 
+    @abstractmethod
     def kill_refresh_token(self) -> None:
         """Revoke the refresh token (and the access token): refresh answers invalid_grant."""
-        raise NotImplementedError
 
+    @abstractmethod
     def touch(self, ids: list[int], at: datetime) -> None:
         """Mark the people with these dataset ids as modified at `at`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def token_requests(self) -> int:
         """How many refresh requests the simulator's token endpoint has answered."""
-        raise NotImplementedError
 
+    @abstractmethod
     def expected_consent(self, person: Person) -> str:
         """The normalised consent the client must report for this person, by the table in
         PROVIDERS.md (e.g. Magento cannot express opted_out: its 'not subscribed' is unknown)."""
-        raise NotImplementedError
 
     def source_id(self, person_id: int) -> str:
         """The provider's id for dataset person `person_id` (Zoho and Salesforce ids differ)."""
