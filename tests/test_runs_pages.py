@@ -280,3 +280,40 @@ def test_run_pages_need_sign_in(client):
                 "/imports/runs/1/rejects.csv"):
         resp = client.get(url)
         assert resp.status_code == 302 and "/login" in resp.headers["Location"], url
+
+
+# ------------------------------------------------------------------ cancel
+
+
+def test_a_queued_run_can_be_canceled_from_its_progress(signed_in):
+    shop, _zoho, news, _vip = _setup()
+    run = _run(news, status="queued", started_at=None)
+    page = _html(signed_in.get(f"/imports/runs/{run.id}"))
+    assert f'hx-post="/imports/runs/{run.id}/cancel"' in page
+    resp = signed_in.post(f"/imports/runs/{run.id}/cancel", {"at": "row"}, htmx=True)
+    assert resp.status_code == 200
+    html = _html(resp)
+    assert 'data-status="canceled"' in html and "hx-trigger" not in html
+    db.session.expire_all()
+    assert db.session.get(ImportRun, run.id).status == "canceled"
+
+
+def test_a_running_run_is_not_canceled(signed_in):
+    shop, _zoho, news, _vip = _setup()
+    run = _run(news, status="running")
+    assert "/cancel" not in _html(signed_in.get(f"/imports/runs/{run.id}"))
+    resp = signed_in.post(f"/imports/runs/{run.id}/cancel")
+    assert resp.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(ImportRun, run.id).status == "running"
+    page = _html(signed_in.get(f"/imports/runs/{run.id}"))
+    assert "can no longer be canceled" in page
+
+
+def test_cancel_needs_csrf_and_a_known_run(signed_in):
+    shop, _zoho, news, _vip = _setup()
+    run = _run(news, status="queued", started_at=None)
+    assert signed_in.client.post(f"/imports/runs/{run.id}/cancel").status_code == 400
+    assert signed_in.post("/imports/runs/999999/cancel").status_code == 404
+    db.session.expire_all()
+    assert db.session.get(ImportRun, run.id).status == "queued"

@@ -7,6 +7,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    flash,
     make_response,
     redirect,
     render_template,
@@ -15,7 +16,9 @@ from flask import (
     url_for,
 )
 
+from ..extensions import db
 from ..imports.rejects import iter_csv
+from ..imports.runs import cancel_run
 from ..models import ImportRun
 from ..services import runs_view
 from ..services.paging import parse_cursor
@@ -61,7 +64,8 @@ def progress(run_id: int):
     In a details-page row (`at=row`) the final answer also refreshes the row's last-run,
     next-run and state cells out of band; on the run page it reloads the page."""
     run = _run_or_404(run_id)
-    where = "row" if request.args.get("at") == "row" else "page"
+    db.session.refresh(run)
+    where = "row" if request.values.get("at") == "row" else "page"
     if not wants_partial():
         return redirect(url_for("runs.show", run_id=run.id))
     row = None
@@ -73,6 +77,19 @@ def progress(run_id: int):
     if where == "page" and not run.live:  # only a poll asks: show the final page
         response.headers["HX-Refresh"] = "true"
     return response
+
+
+@bp.post("/<int:run_id>/cancel")
+def cancel(run_id: int):
+    """Cancel a queued run (a running one finishes its page and cannot be canceled)."""
+    run = _run_or_404(run_id)
+    canceled = cancel_run(run.id)
+    if not wants_partial():
+        flash("The run was canceled." if canceled
+              else "The run had already started, so it can no longer be canceled.",
+              "success" if canceled else "error")
+        return redirect(url_for("runs.show", run_id=run.id))
+    return progress(run.id)
 
 
 @bp.get("/<int:run_id>/rejects.csv")
