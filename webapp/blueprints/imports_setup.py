@@ -168,9 +168,13 @@ def forecast(integration_id: int):
 # ------------------------------------------------------------------ the mapping grid
 
 
-def _grid(imp):
-    """(columns, mapping, custom fields by id) or a rendered trouble page."""
-    cols = service.columns(imp)
+def _grid(imp, failed_status: int = 200):
+    """(columns, mapping, custom fields by id); when the source cannot answer, the request
+    ends with the mapping page saying why in plain words."""
+    try:
+        cols = service.columns(imp)
+    except service.SourceTrouble as exc:
+        abort(make_response(_trouble_page(imp, exc, failed_status)))
     mapping = service.ensure_mapping(imp, cols)
     fields = service.custom_fields()
     return cols, mapping, fields
@@ -199,10 +203,7 @@ def _trouble_page(imp, exc, status=200):
 @bp.get("/imports/<int:import_id>/mapping")
 def mapping(import_id: int):
     imp = _import_or_404(import_id)
-    try:
-        cols, _mapping, fields = _grid(imp)
-    except service.SourceTrouble as exc:
-        return _trouble_page(imp, exc)
+    cols, _mapping, fields = _grid(imp)
     key = request.args.get("new")  # the no-JS "New custom field…" form of one column
     col = next((c for c in cols if c.key == key), None)
     extra = {}
@@ -245,10 +246,7 @@ def _cell_response(imp, cols, fields, col, moved=(), errors=None, **extra):
 @bp.post("/imports/<int:import_id>/mapping/assign")
 def assign(import_id: int):
     imp = _import_or_404(import_id)
-    try:
-        cols, _mapping, fields = _grid(imp)
-    except service.SourceTrouble as exc:
-        return _trouble_page(imp, exc, 200 if wants_partial() else 502)
+    cols, _mapping, fields = _grid(imp, 200 if wants_partial() else 502)
     col = _column(cols, request.form.get("source", ""))
     raw = request.form.get("target", "")
     if raw == "__new__":  # show the inline "New custom field…" form in this column
@@ -277,10 +275,7 @@ def _new_field_form(col, form=None, error=None, error_field=None):
 def create_field(import_id: int):
     """Create a custom field inline for one column and assign it there."""
     imp = _import_or_404(import_id)
-    try:
-        cols, _mapping, fields = _grid(imp)
-    except service.SourceTrouble as exc:
-        return _trouble_page(imp, exc, 200 if wants_partial() else 502)
+    cols, _mapping, fields = _grid(imp, 200 if wants_partial() else 502)
     col = _column(cols, request.form.get("source", ""))
     try:
         created, moved = service.create_field(imp, col, request.form)
@@ -327,10 +322,7 @@ def ignore(import_id: int):
 def preview(import_id: int):
     """The engine's dry run, in this request (at most 1,000 records)."""
     imp = _import_or_404(import_id)
-    try:
-        cols, _mapping, fields = _grid(imp)
-    except service.SourceTrouble as exc:
-        return _trouble_page(imp, exc, 200 if wants_partial() else 502)
+    cols, _mapping, fields = _grid(imp, 200 if wants_partial() else 502)
     problem = None
     result = None
     if not service.status(imp, cols).email:
@@ -348,10 +340,7 @@ def start(import_id: int):
     """Import: refuse without Email or with "?" columns unless ignored; else save, enable
     the schedule, start the first run and go to the integration's details page."""
     imp = _import_or_404(import_id)
-    try:
-        cols, _mapping, fields = _grid(imp)
-    except service.SourceTrouble as exc:
-        return _trouble_page(imp, exc, 200 if wants_partial() else 502)
+    cols, _mapping, fields = _grid(imp, 200 if wants_partial() else 502)
     if "ignore_unmapped" in request.form or request.form.get("ignore_sent"):
         service.set_ignore(imp, request.form.get("ignore_unmapped") in ("on", "1", "true"))
     problems = service.import_problems(imp, cols)
