@@ -27,6 +27,7 @@ class SimulatorCase(ABC):
     page_size: int = 0  # records per page the client asks for (to reason about page counts)
     # False for Magento: integration tokens cannot be refreshed, a 401 means reconnect.
     supports_refresh: bool = True
+    state: Any  # the running simulator's control panel (app.state)
 
     def __init__(self, people: list[Person]):
         self.people = people
@@ -44,10 +45,10 @@ class SimulatorCase(ABC):
         """A provider client for the running simulator: loopback allowed, retries' sleep a
         no-op (or tiny), refreshed credentials captured in `self.saved_credentials`."""
 
-    @abstractmethod
     def inject_errors(self, every: int, status: int) -> None:
         """From now on every `every`-th API request answers `status` (429 with Retry-After,
-        or a 5xx); every=0 turns injection off."""
+        or a 5xx); every=0 turns injection off. Every simulator's `state` offers this."""
+        self.state.inject_errors(every, status)
 
     @abstractmethod
     def expire_access_token(self) -> None:
@@ -57,9 +58,9 @@ class SimulatorCase(ABC):
     def kill_refresh_token(self) -> None:
         """Revoke the refresh token (and the access token): refresh answers invalid_grant."""
 
-    @abstractmethod
     def touch(self, ids: list[int], at: datetime) -> None:
         """Mark the people with these dataset ids as modified at `at`."""
+        self.state.touch(ids, at)
 
     @abstractmethod
     def token_requests(self) -> int:

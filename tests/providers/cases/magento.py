@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from simulators.dataset import Person
@@ -52,17 +51,11 @@ class Case(SimulatorCase):
         return Magento(settings, credentials, http=http, allow_loopback=True,
                        on_credentials=self.saved_credentials.update)
 
-    def inject_errors(self, every: int, status: int) -> None:
-        self.state.inject_errors(every, status)
-
     def expire_access_token(self) -> None:
         self.state.expire_access_token()
 
     def kill_refresh_token(self) -> None:
         self.state.revoke_refresh_token()
-
-    def touch(self, ids: list[int], at: datetime) -> None:
-        self.state.touch(ids, at)
 
     def token_requests(self) -> int:
         return self.state.token_requests

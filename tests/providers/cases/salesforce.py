@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from simulators import salesforce as sim
@@ -56,17 +55,11 @@ class Case(SimulatorCase):
         return Salesforce(settings, credentials, http=http, allow_loopback=True,
                           on_credentials=self.saved_credentials.update, **overrides)
 
-    def inject_errors(self, every: int, status: int) -> None:
-        self.state.inject_errors(every, status)
-
     def expire_access_token(self) -> None:
         self.state.expire_access_token()
 
     def kill_refresh_token(self) -> None:
         self.state.kill_refresh_token()
-
-    def touch(self, ids: list[int], at: datetime) -> None:
-        self.state.touch(ids, at)
 
     def token_requests(self) -> int:
         return self.state.refresh_requests
@@ -78,5 +71,3 @@ class Case(SimulatorCase):
         """The Contact Id the simulator gives dataset person `person_id`."""
         return sim.contact_id(person_id)
 
-    def expected_ids(self) -> set[str]:
-        return {self.source_id(p.id) for p in self.people}

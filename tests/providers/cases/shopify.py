@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from simulators import shopify as sim
@@ -52,17 +51,11 @@ class Case(SimulatorCase):
     def _save(self, credentials: dict) -> None:
         self.saved_credentials = dict(credentials)
 
-    def inject_errors(self, every: int, status: int) -> None:
-        self.state.inject_errors(every, status)
-
     def expire_access_token(self) -> None:
         self.state.expire_access_token()
 
     def kill_refresh_token(self) -> None:
         self.state.kill_refresh_token()
-
-    def touch(self, ids: list[int], at: datetime) -> None:
-        self.state.touch(ids, at)
 
     def token_requests(self) -> int:
         return self.state.counters["refresh"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime
 from typing import Any
 
 from werkzeug.serving import make_server
@@ -68,17 +67,11 @@ class Case(SimulatorCase):
         kw.update(overrides)
         return Zoho(settings, credentials, **kw)
 
-    def inject_errors(self, every: int, status: int) -> None:
-        self.state.inject_errors(every, status)
-
     def expire_access_token(self) -> None:
         self.state.expire_access_tokens()
 
     def kill_refresh_token(self) -> None:
         self.state.revoke_refresh_tokens()
-
-    def touch(self, ids: list[int], at: datetime) -> None:
-        self.state.touch(ids, at)
 
     def token_requests(self) -> int:
         return self.state.refresh_requests
@@ -89,8 +82,6 @@ class Case(SimulatorCase):
     def source_id(self, person_id: int) -> str:
         return sim.contact_id(person_id, self.id_base)
 
-    def expected_ids(self) -> set[str]:
-        return {self.source_id(p.id) for p in self.people}
 
 
 def serve_fast(app) -> Running:
