@@ -5,15 +5,23 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 HTMX   := webapp/static/vendor/htmx.min.js
 
-.PHONY: install run test test-pg demo bench lint system clean
+.PHONY: install lock run test test-pg demo bench lint system clean
 
 install: $(STAMP) $(HTMX)
 
-$(STAMP): pyproject.toml
+# Exact versions (with hashes) from requirements.lock, then the project itself without deps.
+$(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
+
+# Re-pin requirements.lock after changing the ranges in pyproject.toml.
+lock:
+	@test -x $(VENV)/bin/pip-compile || $(PY) -m pip install --quiet pip-tools
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	  --extra dev --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 
 # htmx comes from the npm registry (version pinned in package-lock.json), served from static/.
 $(HTMX): package.json package-lock.json

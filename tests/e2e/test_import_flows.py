@@ -129,7 +129,12 @@ def _map_and_import(page: Page, shots: Path, prefix: str, *, email: str,
     grid.focus()
     page.keyboard.press("ArrowRight")  # the grid scrolls sideways with the keyboard
     expect(_target(page, tier_source)).not_to_have_value("?")
-    assert grid.evaluate("el => el.scrollLeft") > 0
+    # Keyboard scrolling may be smooth: wait for the grid to move rather than read it once.
+    grid.evaluate(
+        "el => new Promise((ok, no) => { const t0 = Date.now(); (function poll() {"
+        " if (el.scrollLeft > 0) ok(); else if (Date.now() - t0 > 5000) no('no scroll');"
+        " else requestAnimationFrame(poll); })(); })"
+    )
     _no_sideways_scroll(page)  # only the grid scrolls sideways, not the page
     page.screenshot(path=str(shots / f"{prefix}_mapping_page.png"), full_page=True)
     ignore = page.get_by_label("Ignore columns marked “?”")
