@@ -129,6 +129,40 @@ def test_invalid_emails_are_rejected_with_their_reason(make_import, run_import, 
     assert contacts_of(imp) == {}
 
 
+# --------------------------------------------------------------- the run status rule
+
+@pytest.mark.parametrize("bad,status", [(1, "completed"), (5, "completed"),
+                                        (6, "completed_with_errors")])
+def test_a_few_bad_emails_do_not_make_a_warning(make_import, run_import, bad, status):
+    """Above 5 % of the records read with a bad email the run warns; below, it is normal."""
+    imp = make_import()
+    records = people(100 - bad) + [rec(1000 + i, f"bad{i}@") for i in range(bad)]
+    run = run_import(imp, FakeProvider(records))
+    assert run.rejected_by_reason["syntax_error"] == bad
+    assert run.status == status
+
+
+@pytest.mark.parametrize("unfit,status", [(2, "completed"), (10, "completed_with_errors")])
+def test_many_unfit_field_values_make_a_warning(make_import, run_import, unfit, status):
+    make_field("age", type="number", format="text")
+    imp = make_import(mapping={"email": "email", "src_age": "age"})
+    records = [rec(i, f"p{i}@example.com", src_age="old" if i < unfit else "42")
+               for i in range(100)]
+    run = run_import(imp, FakeProvider(records))
+    assert run.warnings == unfit and run.rejected == 0
+    assert run.status == status
+
+
+def test_suppressed_and_duplicate_rejects_never_warn(make_import, run_import):
+    imp = make_import()
+    db.session.add(Suppression(kind="domain", value="blocked.org"))
+    db.session.commit()
+    run = run_import(imp, FakeProvider(people(10, domain="blocked.org") + people(3)
+                                       + people(3)))
+    assert run.rejected_by_reason == {"blacklisted": 10, "already_in_queue": 3}
+    assert run.status == "completed"
+
+
 def test_email_rules():
     assert check_email("ann@example.com") is None
     assert check_email("zoë@müller.de") is None

@@ -43,7 +43,7 @@ def make_case_import(make_import, case, **kw):
 def test_full_then_incremental_import(case, make_import, run_import):
     imp = make_case_import(make_import, case)
     run = run_import(imp, sims.factory(case))
-    assert run.status == "completed_with_errors", run.error
+    assert run.status == "completed", run.error  # ~3 % bad emails: normal
     contacts = stored(imp)
     assert set(contacts) == sims.expected_emails(case)
     assert run.added == len(contacts) and run.fetched == N
@@ -70,7 +70,7 @@ def test_429_on_every_third_request_still_completes(case, make_import, run_impor
     imp = make_case_import(make_import, case)
     case.inject_errors(every=3, status=429)
     run = run_import(imp, sims.factory(case))
-    assert run.status == "completed_with_errors", run.error
+    assert run.status == "completed", run.error  # ~3 % bad emails: normal
     assert set(stored(imp)) == sims.expected_emails(case)
 
 
@@ -84,7 +84,7 @@ def test_expired_token_mid_run_is_refreshed_once(case, make_import, run_import):
         integration = db.session.get(Integration, imp.integration_id)
         assert integration.status == "needs_reconnect"
         return
-    assert run.status == "completed_with_errors", run.error
+    assert run.status == "completed", run.error  # ~3 % bad emails: normal
     assert case.token_requests() - before == 1
     assert set(stored(imp)) == sims.expected_emails(case)
     integration = db.session.get(Integration, imp.integration_id)

@@ -72,7 +72,7 @@ def test_kill_9_mid_import_resumes_without_duplicates(app, app_config, database_
         assert run_id in report["requeued"]
         final = wait_for(lambda: (r := run_row(run_id)).status not in ("queued", "running")
                          and r, 90, "the resumed run did not finish")
-        assert final.status == "completed_with_errors", final.error
+        assert final.status == "completed", final.error  # ~3 % bad emails: normal
         assert final.attempts == 1 and final.pages > committed_pages
 
         emails = db.session.scalars(select(Contact.email_norm)
@@ -110,7 +110,7 @@ def test_run_after_redis_flush_is_requeued_by_the_sweep(app, app_config, databas
         assert report["requeued"] == [run_id]
         final = wait_for(lambda: (r := run_row(run_id)).status not in ("queued", "running")
                          and r, 60, "the re-queued run did not finish")
-        assert final.status == "completed_with_errors", final.error
+        assert final.status == "completed", final.error  # ~3 % bad emails: normal
         assert db.session.scalar(select(func.count(Contact.id))) == len(
             sims.expected_emails(case))
     finally:

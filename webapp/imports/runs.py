@@ -49,6 +49,20 @@ DEFAULTS = {
     "IMPORT_FAILURE_NOTICE_AFTER": 3,
 }
 DATA_ERRORS = ("syntax_error", "invalid_domain")
+# A finished run is "Completed with errors" only when more than this share of the records it
+# read had a bad email (syntax or domain) or a value that did not fit its field.
+WARN_SHARE = 0.05
+
+
+def finished_status(progress: Progress) -> str:
+    """The one rule for a finished run's status: a few bad emails are normal ("completed");
+    suppressed, unsubscribed or duplicate rows never warn; a larger share of data errors or
+    of unfit field values means the source or the mapping needs a look."""
+    data_errors = sum(progress.reasons.get(r, 0) for r in DATA_ERRORS)
+    read = max(progress.fetched - progress.skipped, 1)
+    if data_errors / read > WARN_SHARE or progress.warnings / read > WARN_SHARE:
+        return "completed_with_errors"
+    return "completed"
 
 
 def setting(name: str) -> Any:
@@ -323,8 +337,8 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
 
     if preview:
         return _finish_preview(run_id, lease, progress, samples)
-    if status == "completed" and any(progress.reasons.get(r) for r in DATA_ERRORS):
-        status = "completed_with_errors"
+    if status == "completed":
+        status = finished_status(progress)
     return _finish(run_id, lease, import_id, status, progress)
 
 
