@@ -25,7 +25,7 @@ FORM_PROVIDERS = ("shopify", "magento")
 # The app-wide policy (views_common) with the provider's sign-in hosts added to form-action.
 CSP_TEMPLATE = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    "frame-ancestors 'none'; form-action 'self' {}"
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self' {}"
 )
 
 
