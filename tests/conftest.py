@@ -114,7 +114,7 @@ def client(app):
 def user(app):
     from tests.factories import make_user
 
-    return make_user(email="ada@example.com", password=PASSWORD)
+    return make_user(email="ada@example.com", password=PASSWORD, is_admin=True)
 
 
 def csrf_token_from(html: str) -> str:

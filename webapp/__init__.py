@@ -28,10 +28,14 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.login_message_category = "info"
 
     from . import models  # noqa: F401  (registers the tables on db.metadata)
+    from .authz import register_authz
     from .blueprints import register_blueprints
     from .cli import register_cli
+    from .hardening import register_hardening
     from .views_common import register_common
 
+    register_hardening(app)  # before the blueprints: bounded id converters
+    register_authz(app)
     register_blueprints(app)
     register_cli(app)
     register_common(app)

@@ -46,7 +46,8 @@ def ensure_admin(email: str) -> None:
 @users.command("list")
 def list_users() -> None:
     for user in db.session.scalars(select(User).order_by(User.id)):
-        click.echo(f"{user.id}\t{user.email}\t{'admin' if user.is_admin else ''}")
+        role = "admin" if user.is_admin else "member"
+        click.echo(f"{user.id}\t{user.email}\t{role}" + ("" if user.active else "\tdeactivated"))
 
 
 def register_cli(app: Flask) -> None:

@@ -9,12 +9,14 @@ from flask_wtf.csrf import CSRFError
 from .extensions import db, htmx, login_manager
 from .models import User
 
-PUBLIC_ENDPOINTS = {"auth.login", "static"}
+PUBLIC_ENDPOINTS = {"auth.login", "static", "team.set_password"}
 
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id))
+    """The signed-in user, or None once deactivated (signed out at the next request)."""
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and user.is_active else None
 
 
 def wants_partial() -> bool:
@@ -40,7 +42,7 @@ def register_common(app: Flask) -> None:
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "frame-ancestors 'none'; form-action 'self'",
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         )
         return response
 

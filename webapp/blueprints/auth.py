@@ -37,7 +37,7 @@ def login():
             status = 429
         else:
             user = db.session.scalar(select(User).where(User.email == email))
-            if verify_password(user, password):
+            if verify_password(user, password) and user.is_active:
                 clear_failures(email)
                 user.last_login_at = utcnow()
                 db.session.commit()

@@ -14,6 +14,7 @@ from flask import (
     url_for,
 )
 
+from ..hardening import parse_id
 from ..models import Integration
 from ..services import integrations as service
 from ..services.errors import FormError
@@ -25,7 +26,7 @@ FORM_PROVIDERS = ("shopify", "magento")
 # The app-wide policy (views_common) with the provider's sign-in hosts added to form-action.
 CSP_TEMPLATE = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    "frame-ancestors 'none'; form-action 'self' {}"
+    "frame-ancestors 'none'; form-action 'self' {}; base-uri 'none'"
 )
 
 
@@ -44,12 +45,8 @@ def _integration_or_404(provider: str, integration_id: int) -> Integration:
 
 
 def _reconnect_target(provider: str, raw) -> Integration | None:
-    if not raw:
-        return None
-    try:
-        return service.get_integration(provider, int(raw))
-    except (TypeError, ValueError):
-        return None
+    integration_id = parse_id(raw)
+    return service.get_integration(provider, integration_id) if integration_id else None
 
 
 def _connect_context(info, reconnect, form=None, errors=None, connect_error=None):

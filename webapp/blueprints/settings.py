@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
+from ..authz import require_admin
 from ..models import WorkspaceSettings
 from ..services import settings as service
 from ..services.usage import current_usage
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
+bp.before_request(require_admin)  # workspace settings and OAuth apps: admins only
 
 
 def _render(form: dict, errors: dict, status: int = 200, oauth_errors=None, oauth_form=None):

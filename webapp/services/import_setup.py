@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 
 from ..customfields import FieldDefinitionError
 from ..extensions import db
+from ..hardening import parse_id
 from ..imports import credentials, runs, schedule
 from ..imports.forecast import Forecast, forecast
 from ..imports.preview import preview_now
@@ -307,10 +308,7 @@ class SetupValues:
                    run_hour=clean("run_hour"), time_zone=clean("time_zone", 64))
 
     def selected_list_id(self) -> int | None:
-        try:
-            return int(self.list_id)
-        except (TypeError, ValueError):
-            return None
+        return parse_id(self.list_id)
 
 
 def _int(raw: Any) -> int | None:
@@ -346,7 +344,8 @@ def save_setup(integration: Integration, values: SetupValues, user_id: int,
     cycle = None
     day = _int(values.cycle_start_day)
     if values.cycle_id:
-        cycle = db.session.get(Cycle, _int(values.cycle_id) or 0)
+        cycle_id = parse_id(values.cycle_id)
+        cycle = db.session.get(Cycle, cycle_id) if cycle_id else None
         if cycle is None or target is None or cycle.list_id != target.id:
             errors["cycle_id"] = "Choose a cycle of the chosen list, or none."
             cycle = None
@@ -435,8 +434,9 @@ def parse_target(raw: str) -> Any:
     raw = (raw or "").strip()
     if raw in ("email", "name", rules.UNASSIGNED):
         return raw
-    if raw.isdigit() and db.session.get(CustomField, int(raw)) is not None:
-        return int(raw)
+    field_id = parse_id(raw)
+    if field_id is not None and db.session.get(CustomField, field_id) is not None:
+        return field_id
     raise ValueError("Choose a target from the list.")
 
 

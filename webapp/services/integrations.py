@@ -252,11 +252,21 @@ def _api_base(form, name: str = "api_base") -> str | None:
     raw = _clean(form, name, 500).rstrip("/")
     if not raw:
         return None
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    parts = _split_url(raw)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise FormError(name, "Enter a full address such as http://127.0.0.1:8001, or leave "
                               "it empty.")
     return raw
+
+
+def _split_url(raw: str):
+    """urlsplit, or None for an address it cannot read (a bad IPv6 bracket or port)."""
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018  (raises ValueError for a port out of range or not a number)
+    except ValueError:
+        return None
+    return parts
 
 
 def _shop(form) -> str:
@@ -265,7 +275,7 @@ def _shop(form) -> str:
         raise FormError("shop", "Enter the shop's address, like acme.myshopify.com.")
     try:
         return shopify_mod.normalize_shop(raw)
-    except ProviderError as exc:
+    except (ProviderError, ValueError) as exc:  # ValueError: an address urlsplit cannot read
         raise FormError("shop", "That is not a Shopify shop address: use the "
                                 "name.myshopify.com form, like acme.myshopify.com.") from exc
 
@@ -408,8 +418,8 @@ def connect_with_form(provider: str, form, reconnect: Integration | None
 
 def _magento_form(form) -> tuple[dict, dict]:
     base = _clean(form, "base_url", 500).rstrip("/")
-    parts = urlsplit(base)
-    if not base or parts.scheme not in ("http", "https") or not parts.hostname:
+    parts = _split_url(base)
+    if not base or parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise FormError("base_url", "Enter the store's address, like https://shop.example.com.")
     if parts.scheme != "https" and not allow_loopback():
         raise FormError("base_url", "The store's address must start with https://.")

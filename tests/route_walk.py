@@ -1,0 +1,108 @@
+"""Shared pieces of the route-walking tests (no tests here): one sample row per kind of id,
+URLs for every rule, and a guard that keeps every request on loopback."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass
+
+from flask import Flask, url_for
+
+from tests.factories import make_contact, make_cycle, make_field, make_list, make_suppression
+from tests.factories import make_user as _make_user
+from tests.test_integrations_support import make_integration
+from webapp.extensions import db
+from webapp.models import ImportRun, RecurringImport
+from webapp.services import team
+
+ARG = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
+@dataclass
+class Samples:
+    """Ids of real rows for every `<…_id>` a route takes, plus string arguments."""
+
+    values: dict
+
+    def for_rule(self, rule) -> dict:
+        return {name: self.values[name] for name in rule.arguments}
+
+
+def make_samples(tag: str, shop_config: dict) -> Samples:
+    """A fresh row of each kind (names suffixed with `tag`), so a destructive request in one
+    walk does not take the row away from the next."""
+    lst = make_list(f"List {tag}")
+    contact = make_contact(lst, email=f"ann-{tag}@example.com")
+    cycle = make_cycle(lst, name=f"Cycle {tag}")
+    field = make_field(name=f"field_{tag}")
+    entry = make_suppression(value=f"spam-{tag}@example.com")
+    integration = make_integration("shopify", shop_config["settings"]["shop"],
+                                   settings=shop_config["settings"],
+                                   credentials=shop_config["credentials"])
+    imp = RecurringImport(integration_id=integration.id, list_id=lst.id, group="customers",
+                          source="all", state="active")
+    db.session.add(imp)
+    db.session.commit()
+    run = ImportRun(import_id=imp.id, trigger_kind="manual", status="completed")
+    db.session.add(run)
+    target = _make_user(email=f"target-{tag}@example.com", password="x" * 12, is_admin=True)
+    credential = team.reset_password(target, {"how": "link"})
+    db.session.commit()
+    return Samples({
+        "list_id": lst.id, "contact_id": contact.id, "cycle_id": cycle.id,
+        "field_id": field.id, "entry_id": entry.id, "integration_id": integration.id,
+        "import_id": imp.id, "run_id": run.id, "user_id": target.id,
+        "provider": "shopify", "token": credential.token, "filename": "favicon.svg",
+    })
+
+
+def rules(app: Flask):
+    """Every rule of the app with the methods it answers (HEAD and OPTIONS left out)."""
+    for rule in app.url_map.iter_rules():
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule, method
+
+
+def build(app: Flask, rule, values: dict) -> str:
+    with app.test_request_context():
+        return url_for(rule.endpoint, **values)
+
+
+def raw_url(rule, value_for) -> str:
+    """The rule's path with each argument replaced verbatim (hostile values included)."""
+    return ARG.sub(lambda m: value_for(m.group(1)), rule.rule)
+
+
+def _loopback_only(real):
+    def connect(self, address):
+        host = address[0] if isinstance(address, tuple) else None
+        if host is not None:
+            try:
+                if not ipaddress.ip_address(host).is_loopback:
+                    raise OSError(f"test guard: no traffic to {host}")
+            except ValueError:
+                raise OSError(f"test guard: no traffic to {host}") from None
+        return real(self, address)
+
+    return connect
+
+
+def guard_network(monkeypatch) -> None:
+    """Refuse any connection off loopback (hostile form values must never reach the net)."""
+    monkeypatch.setattr(socket.socket, "connect", _loopback_only(socket.socket.connect))
+
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name not in ("localhost", "127.0.0.1", "::1"):
+            try:
+                if not ipaddress.ip_address(name).is_loopback:
+                    raise socket.gaierror(f"test guard: no lookup of {name}")
+            except ValueError:
+                raise socket.gaierror(f"test guard: no lookup of {name}") from None
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
