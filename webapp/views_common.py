@@ -6,15 +6,9 @@ from flask import Flask, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
-from .extensions import db, htmx, login_manager
-from .models import User
+from .extensions import htmx, login_manager
 
 PUBLIC_ENDPOINTS = {"auth.login", "static"}
-
-
-@login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id))
 
 
 def wants_partial() -> bool:

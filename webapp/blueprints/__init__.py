@@ -27,3 +27,5 @@ def register_blueprints(app: Flask) -> None:
     from . import recurring, runs  # B2: per-list actions, import statistics
     app.register_blueprint(runs.bp)
     app.register_blueprint(recurring.bp)
+    from . import account  # the signed-in user's sessions and password
+    app.register_blueprint(account.bp)
