@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from cryptography.fernet import Fernet
+
 from webapp import create_app
 from webapp.config import DEFAULTS
 from webapp.models import User
 
 from .conftest import PASSWORD, csrf_token_from
+
+GOOD_SECRET = "s" * 32
 
 
 def _login(client, email, password):
@@ -101,9 +105,11 @@ def test_production_cookies_are_secure_and_keys_required(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="TRIBUTARY_SECRET_KEY"):
         load(str(tmp_path), {"ENV": "production", "DATABASE_URL": "sqlite://"})
     with pytest.raises(ConfigError, match="TRIBUTARY_ENCRYPTION_KEY"):
-        load(str(tmp_path), {"ENV": "production", "SECRET_KEY": "s", "DATABASE_URL": "sqlite://"})
-    cfg = load(str(tmp_path), {"ENV": "production", "SECRET_KEY": "s",
-                               "ENCRYPTION_KEY": "k", "DATABASE_URL": "sqlite://"})
+        load(str(tmp_path), {"ENV": "production", "SECRET_KEY": GOOD_SECRET,
+                             "DATABASE_URL": "sqlite://"})
+    cfg = load(str(tmp_path), {"ENV": "production", "SECRET_KEY": GOOD_SECRET,
+                               "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+                               "DATABASE_URL": "sqlite://"})
     assert cfg["SESSION_COOKIE_SECURE"] is True
 
 

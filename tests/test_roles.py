@@ -27,6 +27,8 @@ ACCESS = {
     "auth.login": PUBLIC,
     "team.set_password": PUBLIC,
     "auth.logout": MEMBER,
+    "account.index": MEMBER, "account.change_password": MEMBER,
+    "account.sign_out_everywhere": MEMBER,
     "dashboard.index": MEMBER,
     "status.index": MEMBER,
     "lists.index": MEMBER, "lists.create": MEMBER, "lists.show": MEMBER, "lists.row": MEMBER,
@@ -103,7 +105,11 @@ EXPECTED = {
     ("imports_setup.assign", "POST"): 404,  # no such source column
     ("imports_setup.create_field", "POST"): 404,
     ("imports_setup.start", "POST"): 422,  # nothing mapped yet
+    ("account.change_password", "POST"): 422,  # no current password given
 }
+
+
+SIGN_OUTS = {"auth.logout", "account.sign_out_everywhere"}
 
 
 def _sign_in(app, email: str, admin: bool) -> SignedIn:
@@ -172,11 +178,16 @@ def test_every_route_by_role(app, shop_sim, monkeypatch):
             else:
                 expected = EXPECTED.get((rule.endpoint, method))
                 ok = status == expected if expected else 200 <= status < 400
-                # Signing out is the one answer that rightly leads to the sign-in page.
-                ok = ok and (rule.endpoint == "auth.logout" or not _is_login_redirect(resp))
+                # Signing out is the only answer that rightly leads to the sign-in page.
+                ok = ok and (rule.endpoint in SIGN_OUTS or not _is_login_redirect(resp))
             if not ok:
                 problems.append(f"{who} {method} {rule.endpoint} {url} -> {status}")
-            if rule.endpoint == "auth.logout" and who in signed:
+            if rule.endpoint == "auth.login" and who in signed:
+                # Signing in again rotates the CSRF token: pick up the new one.
+                with app.app_context():
+                    page = signed[who].client.get("/").get_data(as_text=True)
+                    signed[who].csrf = csrf_token_from(page)
+            if rule.endpoint in SIGN_OUTS and who in signed:
                 with app.app_context():
                     signed[who] = SignedIn(app.test_client(), signed[who].user)
     assert walked > 150

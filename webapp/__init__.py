@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Flask
+import logging
+import os
+
+from flask import Flask, g, render_template, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as config_module
 from .extensions import csrf, db, htmx, login_manager
+
+HSTS = "max-age=31536000; includeSubDomains"
+log = logging.getLogger(__name__)
 
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, CLI. Connects to nothing yet."""
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(config_module.load(app.instance_path, config))
+    _install_transport_rules(app)  # first, so an oversized body is refused before CSRF reads it
 
     db.init_app(app)
     if app.config["LOAD_MIGRATIONS"]:
@@ -27,7 +36,10 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
 
-    from . import models  # noqa: F401  (registers the tables on db.metadata)
+    from . import (
+        models,  # noqa: F401  (registers the tables on db.metadata)
+        user_sessions,
+    )
     from .authz import register_authz
     from .blueprints import register_blueprints
     from .cli import register_cli
@@ -36,19 +48,74 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_hardening(app)  # before the blueprints: bounded id converters
     register_authz(app)
+    login_manager.user_loader(user_sessions.load_user)
     register_blueprints(app)
     register_cli(app)
     register_common(app)
     return app
 
 
+def _install_transport_rules(app: Flask) -> None:
+    """Trusted proxy hops, a fresh user per request, the body limit (413) and HSTS."""
+    hops = int(app.config["PROXY_HOPS"])
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops,
+                                x_port=hops)
+
+    @app.before_request
+    def _fresh_identity():
+        """User and CSRF token are per request, even when an app context outlives one (tests)."""
+        g.pop("_login_user", None)
+        g.pop("csrf_token", None)
+        g.pop("user_session_id", None)
+
+    @app.before_request
+    def _refuse_large_bodies():
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        if limit is not None and (request.content_length or 0) > limit:
+            raise RequestEntityTooLarge()
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(_error):
+        limit = app.config["MAX_CONTENT_LENGTH"] or 0
+        size = f"{limit / (1024 * 1024):g} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+        message = f"That was too much to send at once: the limit is {size}."
+        if htmx and not htmx.history_restore_request:
+            return render_template("_request_too_large.html", message=message), 413
+        return render_template("errors.html", code=413, message=message), 413
+
+    @app.after_request
+    def _hsts(response):
+        if request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
+        return response
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """SQLite: enforce foreign keys, WAL for concurrent readers while a worker writes."""
+    """SQLite: files readable by the owner only, foreign keys, WAL for concurrent readers."""
     module = type(dbapi_connection).__module__
     if module.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
+        path = next((row[2] for row in cursor.execute("PRAGMA database_list")
+                     if row[1] == "main"), "")
+        _owner_only(path)  # before WAL: SQLite gives the -wal and -shm files the same mode
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        _owner_only(path)
+
+
+def _owner_only(path: str) -> None:
+    """chmod 600 the SQLite database and its WAL/SHM files (like the key files)."""
+    if not path:  # in-memory database
+        return
+    for name in (path, path + "-wal", path + "-shm"):
+        try:
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            log.warning("could not restrict the permissions of %s", name)

@@ -17,8 +17,21 @@ DEFAULTS: dict[str, object] = {
     "SECRET_KEY": None,
     "ENCRYPTION_KEY": None,  # Fernet key(s), comma-separated; the first encrypts
     "PASSWORD_HASH_METHOD": "scrypt:131072:8:1",  # OWASP: scrypt N=2^17, r=8, p=1
+    # Sign-in throttling: failures per client address, and a slower limit per account that
+    # only applies to addresses which already failed (a user elsewhere still gets in).
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_WINDOW_SECONDS": 900,
+    "LOGIN_ACCOUNT_MAX_FAILURES": 10,
+    "LOGIN_ACCOUNT_WINDOW_SECONDS": 3600,
+    # Server-side sessions: signed out after this long idle, and this long after sign-in.
+    "SESSION_IDLE_SECONDS": 12 * 3600,
+    "SESSION_MAX_AGE_SECONDS": 7 * 24 * 3600,
+    # Request bodies: larger ones get a 413 page before they are read.
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "MAX_FORM_MEMORY_SIZE": 500_000,
+    "MAX_FORM_PARTS": 1000,
+    # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
+    "PROXY_HOPS": 0,
     "ALLOW_LOOPBACK_PROVIDERS": False,
     "QUEUE_NAMES": "imports,default",
     "JOB_TIMEOUT_SECONDS": 3600,
@@ -35,6 +48,7 @@ DEFAULTS: dict[str, object] = {
 
 # Settings that must come from the environment in production, with the variable to set.
 REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "ENCRYPTION_KEY")
+MIN_SECRET_KEY_BYTES = 32
 
 
 class ConfigError(RuntimeError):
@@ -71,6 +85,8 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
                 f"{ENV_PREFIX}{key} is not set; production refuses to start without it"
             )
         values[key] = _generated_key(instance, key)
+    if env == "production":
+        _check_production_keys(values)
 
     if not values["DATABASE_URL"]:
         instance.mkdir(parents=True, exist_ok=True)
@@ -83,6 +99,9 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=not dev and env != "test",
+        # The cookie lives as long as the server-side session may; the server decides sooner.
+        PERMANENT_SESSION_LIFETIME=int(values["SESSION_MAX_AGE_SECONDS"]),
+        # Remember-me cookies are never set (they would outlive a revoked session).
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=not dev and env != "test",
@@ -90,6 +109,26 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         TESTING=env == "test" or bool(values.get("TESTING")),
     )
     return values
+
+
+def _check_production_keys(values: dict) -> None:
+    """Refuse a short secret key and any encryption key that Fernet cannot use."""
+    if len(str(values["SECRET_KEY"]).encode()) < MIN_SECRET_KEY_BYTES:
+        raise ConfigError(
+            f"{ENV_PREFIX}SECRET_KEY is shorter than {MIN_SECRET_KEY_BYTES} bytes; generate one "
+            'with python -c "import secrets; print(secrets.token_hex(32))"'
+        )
+    keys = [k.strip() for k in str(values["ENCRYPTION_KEY"]).split(",") if k.strip()]
+    if not keys:
+        raise ConfigError(f"{ENV_PREFIX}ENCRYPTION_KEY holds no key")
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except ValueError:
+            raise ConfigError(
+                f"{ENV_PREFIX}ENCRYPTION_KEY: key {position} of {len(keys)} in the "
+                "comma-separated list is not a valid Fernet key (32 url-safe base64 bytes)"
+            ) from None
 
 
 def _engine_options(url: str) -> dict:

@@ -6,17 +6,9 @@ from flask import Flask, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
-from .extensions import db, htmx, login_manager
-from .models import User
+from .extensions import htmx, login_manager
 
 PUBLIC_ENDPOINTS = {"auth.login", "static", "team.set_password"}
-
-
-@login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    """The signed-in user, or None once deactivated (signed out at the next request)."""
-    user = db.session.get(User, int(user_id))
-    return user if user is not None and user.is_active else None
 
 
 def wants_partial() -> bool:

@@ -1,7 +1,7 @@
 """team: deactivating users and single-use set-password links
 
 Revision ID: 0005
-Revises: 0003_oauth_apps
+Revises: 0004
 Create Date: 2026-12-01 10:45:00.000000
 
 """
@@ -11,7 +11,7 @@ import webapp.models.base  # noqa: F401  (custom column types)
 
 # revision identifiers, used by Alembic.
 revision = '0005'
-down_revision = '0003_oauth_apps'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

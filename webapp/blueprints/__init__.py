@@ -29,3 +29,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(recurring.bp)
     from . import team  # issue 8: roles and the Team page
     app.register_blueprint(team.bp)
+    from . import account  # the signed-in user's sessions and password
+    app.register_blueprint(account.bp)

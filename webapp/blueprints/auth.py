@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import login_user, logout_user
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from .. import user_sessions
 from ..extensions import db
 from ..models import User
-from ..models.base import utcnow
-from ..security import clear_failures, record_failure, too_many_failures, verify_password
+from ..security import attempt_failed, attempt_succeeded, reserve_attempt, verify_password
 
 bp = Blueprint("auth", __name__)
 
@@ -31,26 +30,30 @@ def login():
     if request.method == "POST":
         email = request.form.get("email", "").strip().lower()
         password = request.form.get("password", "")
-        address = request.remote_addr or "unknown"
-        if too_many_failures(email, address):
-            error = "Too many failed sign-ins. Wait 15 minutes and try again."
+        attempt = reserve_attempt(email, request.remote_addr or "unknown")
+        if attempt is None:
+            minutes = max(1, current_app.config["LOGIN_WINDOW_SECONDS"] // 60)
+            error = f"Too many failed sign-ins. Wait {minutes} minutes and try again."
             status = 429
         else:
             user = db.session.scalar(select(User).where(User.email == email))
-            if verify_password(user, password) and user.is_active:
-                clear_failures(email)
-                user.last_login_at = utcnow()
-                db.session.commit()
-                login_user(user)
-                return redirect(_safe_next(request.args.get("next")))
-            record_failure(email, address)
-            error = "Wrong email or password."
-            status = 401
+            if verify_password(user, password):
+                attempt_succeeded(attempt)
+                if not user.is_active:
+                    error = "This account is switched off. Ask an admin of your team."
+                    status = 403
+                else:
+                    user_sessions.start(user)
+                    return redirect(_safe_next(request.args.get("next")))
+            else:
+                attempt_failed(attempt)
+                error = "Wrong email or password."
+                status = 401
     return render_template("auth/login.html", error=error, email=email), status
 
 
 @bp.post("/logout")
 def logout():
-    logout_user()
+    user_sessions.end()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))

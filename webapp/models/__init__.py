@@ -1,7 +1,7 @@
 """Typed models, one module per area, re-exported here."""
 
 from .lists import Contact, ContactList, CustomField, Cycle
-from .users import LoginFailure, User
+from .users import LoginThrottle, User, UserSession
 from .workspace import Heartbeat, Suppression, WorkspaceSettings
 
 __all__ = [
@@ -10,9 +10,10 @@ __all__ = [
     "CustomField",
     "Cycle",
     "Heartbeat",
-    "LoginFailure",
+    "LoginThrottle",
     "Suppression",
     "User",
+    "UserSession",
     "WorkspaceSettings",
 ]
 

@@ -1,11 +1,11 @@
-"""Team members and sign-in attempts."""
+"""Team members, their signed-in sessions and the sign-in throttle counters."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Index, String, true
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -33,16 +33,36 @@ class User(UserMixin, db.Model):
         return bool(self.active)
 
 
-class LoginFailure(db.Model):
-    """One failed sign-in; counted per email and per address to rate-limit guessing."""
+class UserSession(db.Model):
+    """One signed-in browser: the cookie carries a random id, stored here only as a hash.
 
-    __tablename__ = "login_failures"
-    __table_args__ = (
-        Index("ix_login_failures_email_at", "email", "at"),
-        Index("ix_login_failures_address_at", "address", "at"),
-    )
+    `auth_hash` fingerprints the password hash at sign-in, so a password change made
+    anywhere (an admin's reset included) ends the session."""
+
+    __tablename__ = "user_sessions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(254))
-    address: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    auth_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+
+
+class LoginThrottle(db.Model):
+    """Sign-in attempts reserved per address or per account within a fixed window.
+
+    A password is checked only after one conditional UPDATE reserved a slot, so parallel
+    attempts cannot overshoot the limit; a successful sign-in gives its slot back."""
+
+    __tablename__ = "login_throttles"
+    __table_args__ = (UniqueConstraint("scope", "key"), Index("ix_login_throttles_window_start",
+                                                                "window_start"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))  # "address" or "account"
+    key: Mapped[str] = mapped_column(String(254))
+    count: Mapped[int] = mapped_column(default=0)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
