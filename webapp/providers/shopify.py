@@ -411,7 +411,7 @@ class Shopify(ProviderBase):
         retry budget."""
         waited = 0.0
         while True:
-            resp = self._call("POST", f"{self.api}/graphql.json",
+            resp = self._call("POST", f"{self.api}/graphql.json", idempotent=True,
                               json={"query": query, "variables": variables or {}})
             body = resp.json() or {}
             errors = body.get("errors") or []
