@@ -34,7 +34,7 @@ from .base import (
     SourceUnavailable,
 )
 from .common import ProviderBase
-from .http import HostPolicy, HttpClient, Response
+from .http import HostPolicy, HttpClient, Response, parse_target
 
 # data centre -> (accounts host, API host)
 DATA_CENTRES: dict[str, tuple[str, str]] = {
@@ -85,18 +85,25 @@ def host_policy(*, allow_loopback: bool = False) -> HostPolicy:
 
 def _base_url(value: str, known: set[str] | dict[str, str], what: str, *,
               allow_loopback: bool) -> str:
-    """Normalise an accounts/API base URL, refusing hosts outside the Zoho data centres."""
-    raw = value.strip() if "://" in value else "https://" + value.strip()
-    parts = urlsplit(raw)
-    host = (parts.hostname or "").lower()
-    if allow_loopback and host == "127.0.0.1" and parts.scheme in ("http", "https"):
-        return f"{parts.scheme}://{parts.netloc}"
-    if parts.scheme != "https" or host not in known or parts.port or parts.username:
-        raise ConfigurationError(
-            f"{host or value!r} is not a Zoho {what} of a known data centre "
-            "(wrong data centre?). Pick your Zoho data centre and connect again."
-        )
-    return f"https://{host}"
+    """Normalise an accounts/API base URL, refusing hosts outside the Zoho data centres
+    (parsed by the strict grammar of http.parse_target)."""
+    value = str(value or "").strip().rstrip("/")
+    raw = value if "://" in value else "https://" + value
+    refusal = ConfigurationError(
+        f"That is not a Zoho {what} of a known data centre (wrong data centre?). Pick your "
+        "Zoho data centre and connect again."
+    )
+    try:
+        target = parse_target(raw)
+    except ConfigurationError:
+        raise refusal from None
+    if target.tail:
+        raise refusal
+    if allow_loopback and target.host == "127.0.0.1":
+        return target.base
+    if target.scheme != "https" or target.host not in known or target.port != 443:
+        raise refusal
+    return target.base
 
 
 def _now() -> float:
