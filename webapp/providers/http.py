@@ -189,9 +189,10 @@ class HostPolicy:
     """Which URLs a provider may call (SSRF guard).
 
     `patterns` are host globs (`*.myshopify.com`); `public_https=True` instead admits any
-    valid https host (Magento stores). Every host must resolve only to public addresses;
-    the request then goes to the address checked (`resolve`). `allow_loopback` (tests and
-    the demo, an explicit setting) also admits loopback addresses, plain http and any port.
+    valid https host (Magento stores). Host names are https on port 443 only and must
+    resolve only to public addresses; the request then goes to the address checked
+    (`resolve`). `allow_loopback` (tests and the demo, an explicit setting) also admits
+    http(s)://127.0.0.1:<any port> and names resolving to loopback addresses.
     """
 
     def __init__(
@@ -222,11 +223,10 @@ class HostPolicy:
         elif self.patterns or not self.public_https:
             if not any(fnmatch.fnmatchcase(host, p) for p in self.patterns):
                 raise _refuse(f"The host {host} is not allowed for this provider.")
-        if not self.allow_loopback:
-            if target.scheme != "https":
-                raise _refuse("Only https addresses are allowed.")
-            if target.port != DEFAULT_PORTS["https"]:
-                raise _refuse("Only the standard https port (443) is allowed.")
+        if target.scheme != "https":
+            raise _refuse("Only https addresses are allowed.")
+        if target.port != DEFAULT_PORTS["https"]:
+            raise _refuse("Only the standard https port (443) is allowed.")
         return target
 
     def resolve(self, target: Target) -> str:
@@ -241,9 +241,6 @@ class HostPolicy:
         if not loopback and not all(is_public_address(a) for a in addrs):
             raise _refuse(f"The host {target.host} is not allowed: it resolves to a private "
                           "or local address.")
-        if not loopback and (target.scheme != "https"
-                             or target.port != DEFAULT_PORTS["https"]):
-            raise _refuse("Only https on the standard port (443) is allowed for this host.")
         return sorted(addrs, key=lambda a: ":" in a)[0]  # IPv4 first
 
 
