@@ -38,6 +38,7 @@ from ..security import decrypt, encrypt, mask
 from .errors import FormError
 
 OAUTH_TTL_SECONDS = 600
+INTERACTIVE_TIMEOUT = (5.0, 20.0)  # connect, read: a person waits for the connection test
 OAUTH_PROVIDERS = ("shopify", "zoho", "salesforce")
 SESSION_PREFIX = "oauth_pending:"
 # Form inputs that may be shown back after an error; secrets never are.
@@ -284,7 +285,7 @@ def _shopify_api_base(form, shop: str) -> str | None:
 def interactive_http(provider: str) -> HttpClient:
     """A client for connect-time calls: short timeouts and retry budget (a person waits)."""
     policy = get_provider_class(provider).host_policy(allow_loopback())
-    return HttpClient(policy, timeout=(5.0, 20.0), retry_budget=6.0, max_attempts=3)
+    return HttpClient(policy, timeout=INTERACTIVE_TIMEOUT, retry_budget=6.0, max_attempts=3)
 
 
 # -------------------------------------------------------------------- identity
