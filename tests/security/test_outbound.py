@@ -656,3 +656,14 @@ def test_requests_session_ignores_proxy_environment(monkeypatch, fake):
     resp = _http().request("GET", fake.url + "/x")
     assert resp.status == 200 and fake.requests == [("GET", "/x")]
     assert requests.Session().trust_env is True  # only our clients opt out
+
+
+def test_callback_error_codes_are_not_echoed_when_they_are_not_codes(signed_in, app, guard):
+    app.config.update(SALESFORCE_CLIENT_ID="cid", SALESFORCE_CLIENT_SECRET="secret")
+    signed_in.post("/integrations/salesforce/oauth/start", {"environment": "production"})
+    query = urlencode({"state": _pending_state(signed_in, "salesforce"),
+                       "error": "Traceback: Exception [Errno 111] HTTPConnectionPool"})
+    resp = signed_in.get(f"/integrations/salesforce/oauth/callback?{query}")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "did not grant access (unexpected answer)" in html
+    _assert_plain(html)

@@ -149,7 +149,8 @@ def verify_callback(params: Mapping[str, str], expected_state: str) -> str:
     if error:
         if error == "access_denied":
             raise AuthError("Access was declined on the Salesforce sign-in page.")
-        raise AuthError(f"Salesforce did not grant access ({error}).",
+        code = error if re.fullmatch(r"[a-z_]{1,40}", error) else "unexpected answer"
+        raise AuthError(f"Salesforce did not grant access ({code}).",
                         detail=params.get("error_description", ""))
     code = params.get("code")
     if not code:
