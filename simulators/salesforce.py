@@ -30,6 +30,7 @@ from werkzeug.wrappers import Request, Response
 
 from .dataset import Person
 from .dataset import touch as touch_people
+from .server import lose_answer
 
 ORG_ID = "00D5g00000ABCDEEAK"
 USER_ID = "0055g00000XYZWQAA4"
@@ -445,6 +446,10 @@ class State:
     quota_exhausted: bool = False
     api_disabled: bool = False
     delay: float = 0.0
+    # The next N token answers are lost after processing (see server.lose_answer).
+    lose_token_answers: int = 0
+    lose_mode: str = "close"
+    instance_url: str = ""  # the instance_url token answers name (default: this host)
     error_every: int = 0
     error_status: int = 503
     api_requests: int = 0
@@ -642,8 +647,13 @@ class SalesforceApp:
         issued_at = str(int(time.time() * 1000))
         ident = f"{host}/id/{ORG_ID}/{USER_ID}"
         sig = hmac.new(st.client_secret.encode(), (ident + issued_at).encode(), hashlib.sha256)
-        body.update(instance_url=host, id=ident, token_type="Bearer", issued_at=issued_at,
-                    signature=base64.b64encode(sig.digest()).decode())
+        body.update(instance_url=st.instance_url or host, id=ident, token_type="Bearer",
+                    issued_at=issued_at, signature=base64.b64encode(sig.digest()).decode())
+        with st.lock:
+            lose = st.lose_token_answers > 0
+            st.lose_token_answers -= lose
+        if lose:
+            return lose_answer(request, _json(body), st.lose_mode)
         return _json(body)
 
     # -- REST API

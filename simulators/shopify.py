@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 from werkzeug.wrappers import Request, Response
 
 from .dataset import Person
+from .server import lose_answer
 
 SHOP = "tributary-demo.myshopify.com"
 API_VERSION = "2025-10"
@@ -136,6 +137,8 @@ class State:
         self.error_every = 0
         self.error_status = 0
         self.delay = 0.0
+        self.lose_token_answers = 0  # the next N refresh answers are lost (server.lose_answer)
+        self.lose_mode = "close"
         self.counters = {
             "api": 0, "rest": 0, "graphql": 0, "refresh": 0, "code": 0, "throttled": 0,
             "injected": 0,
@@ -600,8 +603,8 @@ class ShopifySimulator:
         if form.get("client_id") != st.client_id or form.get("client_secret") != st.client_secret:
             return _json({"error": "invalid_client",
                           "error_description": "Client credentials are invalid"}, 400)
-        with st.lock:
-            if form.get("grant_type") == "refresh_token":
+        if form.get("grant_type") == "refresh_token":
+            with st.lock:
                 st.counters["refresh"] += 1
                 info = st.refresh_tokens.get(form.get("refresh_token", ""))
                 if info is None or info["expires"] <= st.clock():
@@ -613,7 +616,12 @@ class ShopifySimulator:
                     st.refresh_tokens[old]["replaced_by"] = body["access_token"]
                 else:
                     del st.refresh_tokens[old]
-                return _json(body)
+                lose = st.lose_token_answers > 0
+                st.lose_token_answers -= lose
+            if lose:  # processed (the token rotated), but the answer never arrives
+                return lose_answer(request, _json(body), st.lose_mode)
+            return _json(body)
+        with st.lock:
             st.counters["code"] += 1
             code = form.get("code", "")
             if code not in st.codes:

@@ -167,6 +167,7 @@ class ZohoState:
     contact_id_base: int = CONTACT_ID_BASE  # record id = base + Person.id
     lead_id_base: int = LEAD_ID_BASE
     token_record_limit: int = 100_000
+    access_lifetime: int = ACCESS_LIFETIME  # seconds an access token lives (expires_in)
     refresh_limit_per_minute: int = 5
     retry_after: str | None = "1"
     delay: float = 0.0
@@ -223,7 +224,7 @@ class ZohoState:
     # ------------------------------------------------------------------ helpers
     def _new_access(self, refresh: str) -> tuple[str, int]:
         token = "1000." + secrets.token_hex(16) + "." + secrets.token_hex(16)
-        expires = int(self.now().timestamp()) + ACCESS_LIFETIME
+        expires = int(self.now().timestamp()) + self.access_lifetime
         self.access_tokens[token] = {"refresh": refresh, "expires": expires}
         mine = [t for t, v in self.access_tokens.items() if v["refresh"] == refresh]
         for old in mine[:-MAX_ACCESS_TOKENS]:
@@ -341,7 +342,7 @@ class ZohoApp:
             if params.get("redirect_uri") != info["redirect_uri"]:
                 return _json({"error": "invalid_redirect_uri"})
             body = {"scope": " ".join(info["scopes"]), "api_domain": api_domain,
-                    "token_type": "Bearer", "expires_in": ACCESS_LIFETIME}
+                    "token_type": "Bearer", "expires_in": s.access_lifetime}
             refresh = "1000." + secrets.token_hex(32)
             s.refresh_tokens[refresh] = {"scopes": info["scopes"]}
             body["access_token"], _ = s._new_access(refresh)
@@ -364,7 +365,7 @@ class ZohoApp:
             access, _ = s._new_access(refresh)
             return _json({"access_token": access, "scope": " ".join(info["scopes"]),
                           "api_domain": api_domain, "token_type": "Bearer",
-                          "expires_in": ACCESS_LIFETIME})
+                          "expires_in": s.access_lifetime})
         return _json({"error": "unsupported_grant_type"})
 
     # ------------------------------------------------------------------ CRM API

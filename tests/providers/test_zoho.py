@@ -220,6 +220,23 @@ def test_access_token_cached_for_its_hour_across_instances(make_case):
     assert case.state.refresh_requests == 1
 
 
+def test_short_lived_token_is_not_refreshed_before_every_request(make_case):
+    """A 30 s token keeps a 3 s margin (10 % of its life), not the fixed 60 s that made
+    every request refresh first and ran into Zoho's refresh throttle."""
+    case = make_case(access_lifetime=30)
+    saved: list[dict] = []
+    provider = case.provider(credentials=expired(case), on_credentials=saved.append)
+    for _ in range(6):
+        provider.test_connection()
+    assert case.state.refresh_requests == 1
+    assert saved[0]["access_token_lifetime"] == 30
+    assert provider._expiry_margin() == pytest.approx(3.0)
+    hour = case.provider(credentials={**case.credentials, "access_token_lifetime": 3600})
+    assert hour._expiry_margin() == 60.0
+    legacy = case.provider()  # stored before lifetimes were kept: assume an hour
+    assert legacy._expiry_margin() == 60.0
+
+
 def test_refresh_rate_limit_is_enforced_and_reported(make_case):
     case = make_case()
     for _ in range(5):

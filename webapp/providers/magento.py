@@ -37,7 +37,7 @@ from .base import (
     SourceUnavailable,
 )
 from .common import ProviderBase
-from .http import HostPolicy, HttpClient, Response
+from .http import HostPolicy, HttpClient, Response, parse_target
 
 MAX_PAGE_SIZE = 300  # Magento's default webapi input limit for searchCriteria[pageSize]
 DEFAULT_PAGE_SIZE = 200
@@ -127,9 +127,8 @@ def parse_integration_callback(form: dict[str, str], policy: HostPolicy) -> dict
         raise ConfigurationError(
             "The activation message from Magento is incomplete: " + ", ".join(missing) + "."
         )
-    base_url = form["store_base_url"].strip()
-    policy.check(base_url)
-    return {k: form[k].strip() for k in needed}
+    target = policy.check(form["store_base_url"].strip())
+    return {**{k: form[k].strip() for k in needed}, "store_base_url": target.url}
 
 
 def exchange_verifier(callback: dict[str, str], http: HttpClient) -> dict[str, Any]:
@@ -276,14 +275,17 @@ class Magento(ProviderBase):
 
     @staticmethod
     def _base_url(value: Any) -> str:
+        """The store address rebuilt from its strictly parsed parts (http.parse_target)."""
         url = str(value or "").strip().rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigurationError(
-                "The store address must be a full URL like https://shop.example.com."
-            )
-        if parts.query or parts.fragment:
+        if "?" in url or "#" in url:
             raise ConfigurationError("The store address must not contain '?' or '#'.")
+        try:
+            target = parse_target(url)
+        except ConfigurationError as exc:
+            raise ConfigurationError(
+                "The store address must be a full URL like https://shop.example.com.",
+                detail=exc.reason) from None
+        url = target.url
         if url.endswith("/rest"):
             url = url[: -len("/rest")]
         return url

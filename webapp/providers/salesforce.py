@@ -35,7 +35,7 @@ from .base import (
     SourceUnavailable,
 )
 from .common import ProviderBase
-from .http import HostPolicy, HttpClient, Response
+from .http import HostPolicy, HttpClient, Response, parse_target
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,9 @@ API_VERSION = "v62.0"
 SCOPE = "api refresh_token"
 LOGIN_HOSTS = ("login.salesforce.com", "test.salesforce.com")
 HOST_PATTERNS = ("*.salesforce.com", "*.force.com")
+# A My Domain login host: name.my.salesforce.com or name--box.sandbox.my.salesforce.com.
+MY_DOMAIN_RE = re.compile(
+    r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.sandbox)?\.my\.salesforce\.com")
 GROUPS = {"Contact": "Contacts", "Lead": "Leads"}
 COUNTRY_FIELD = {"Contact": "MailingCountry", "Lead": "Country"}
 # Fetched on every walk when the org has them; custom fields (__c) are added from describe.
@@ -70,25 +73,30 @@ def host_policy(allow_loopback: bool = False) -> HostPolicy:
 
 
 def _base(value: str, what: str, allow_loopback: bool) -> tuple[str, str]:
+    """Scheme, host (and a loopback port) only, by the strict grammar of http.parse_target."""
     text = (value or "").strip().rstrip("/")
     if not text:
         raise ConfigurationError(f"The Salesforce {what} is missing.")
     if "://" not in text:
         text = "https://" + text
-    parts = urlsplit(text)
-    host = (parts.hostname or "").lower()
-    if allow_loopback and host == "127.0.0.1" and parts.scheme in {"http", "https"}:
-        return f"{parts.scheme}://{parts.netloc}", host
-    if parts.scheme != "https" or parts.port or parts.username or parts.path not in {"", "/"}:
+    try:
+        target = parse_target(text)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"The Salesforce {what} must be a plain https host name.",
+                                 detail=exc.reason) from None
+    loopback = allow_loopback and target.host == "127.0.0.1"
+    if target.tail not in ("", "/") or (not loopback and (
+            target.scheme != "https" or target.port != 443)):
         raise ConfigurationError(f"The Salesforce {what} must be a plain https host name.")
-    return f"https://{host}", host
+    return target.base, target.host
 
 
 def login_base(login_host: str, *, allow_loopback: bool = False) -> str:
     """https://login.salesforce.com (production), test.salesforce.com (sandbox) or a
     My Domain host; anything else is refused before any request is made."""
     base, host = _base(login_host, "login host", allow_loopback)
-    if host == "127.0.0.1" or host in LOGIN_HOSTS or host.endswith(".my.salesforce.com"):
+    loopback = allow_loopback and host == "127.0.0.1"
+    if loopback or host in LOGIN_HOSTS or MY_DOMAIN_RE.fullmatch(host):
         return base
     raise ConfigurationError(
         f"{host} is not a Salesforce login host: use login.salesforce.com, "
@@ -141,7 +149,8 @@ def verify_callback(params: Mapping[str, str], expected_state: str) -> str:
     if error:
         if error == "access_denied":
             raise AuthError("Access was declined on the Salesforce sign-in page.")
-        raise AuthError(f"Salesforce did not grant access ({error}).",
+        code = error if re.fullmatch(r"[a-z_]{1,40}", error) else "unexpected answer"
+        raise AuthError(f"Salesforce did not grant access ({code}).",
                         detail=params.get("error_description", ""))
     code = params.get("code")
     if not code:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from authlib.common.security import generate_token
 from requests.utils import parse_header_links
@@ -31,13 +31,13 @@ from .base import (
     SourceUnavailable,
 )
 from .common import ProviderBase
-from .http import HostPolicy, HttpClient, Response
+from .http import HostPolicy, HttpClient, Response, parse_target, valid_hostname
 
 DEFAULT_API_VERSION = "2025-10"
 DEFAULT_SCOPES = ("read_customers", "read_orders")
 HOST_PATTERNS = ("*.myshopify.com",)
 MAX_PAGE_SIZE = 250
-SHOP_RE = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
+SHOP_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\.myshopify\.com")
 _VERSION_RE = re.compile(r"^\d{4}-(01|04|07|10)$")
 REFRESH_MARGIN = timedelta(seconds=60)
 MAX_GRAPHQL_COST = 1000
@@ -120,11 +120,16 @@ def normalize_shop(shop: str) -> str:
     """`name`, `name.myshopify.com` or its https URL -> `name.myshopify.com` (else error)."""
     value = (shop or "").strip().lower()
     if "://" in value:
-        value = urlsplit(value).hostname or ""
+        try:
+            target = parse_target(value)
+        except ConfigurationError:
+            value = ""
+        else:
+            value = target.host if target.tail in ("", "/") and target.port == 443 else ""
     value = value.rstrip("/")
     if value and "." not in value:
         value += ".myshopify.com"
-    if not SHOP_RE.match(value):
+    if not SHOP_RE.fullmatch(value) or not valid_hostname(value):
         raise ConfigurationError(
             f"{shop!r} is not a Shopify shop address; use the name.myshopify.com form."
         )
@@ -152,7 +157,10 @@ def _base_url(shop: str, api_base: str | None, allow_loopback: bool) -> str:
     if api_base:
         if not allow_loopback:
             raise ConfigurationError("The api_base setting is only for tests and the demo.")
-        return api_base.rstrip("/")
+        target = parse_target(api_base.rstrip("/"))
+        if target.host != "127.0.0.1":
+            raise ConfigurationError("The api_base setting must be a loopback address.")
+        return target.url
     return f"https://{shop}"
 
 
@@ -245,7 +253,7 @@ def verify_callback(
         raise CallbackError("The Shopify callback signature does not match; it was not "
                             "sent by Shopify or was altered.")
     shop = params.get("shop") or ""
-    if not SHOP_RE.match(shop):
+    if not SHOP_RE.fullmatch(shop) or not valid_hostname(shop):
         raise CallbackError("The Shopify callback names a shop that is not a myshopify.com "
                             "address.")
     if expected_state is not None and not hmac.compare_digest(
@@ -411,7 +419,7 @@ class Shopify(ProviderBase):
         retry budget."""
         waited = 0.0
         while True:
-            resp = self._call("POST", f"{self.api}/graphql.json",
+            resp = self._call("POST", f"{self.api}/graphql.json", idempotent=True,
                               json={"query": query, "variables": variables or {}})
             body = resp.json() or {}
             errors = body.get("errors") or []

@@ -34,7 +34,7 @@ from .base import (
     SourceUnavailable,
 )
 from .common import ProviderBase
-from .http import HostPolicy, HttpClient, Response
+from .http import HostPolicy, HttpClient, Response, parse_target
 
 # data centre -> (accounts host, API host)
 DATA_CENTRES: dict[str, tuple[str, str]] = {
@@ -60,7 +60,8 @@ API_VERSION = "v8"
 MAX_FIELDS = 50
 PER_PAGE = 200
 DISCRETE_LIMIT = 2000
-EXPIRY_SKEW = 60  # refresh this many seconds before the access token's hour ends
+EXPIRY_SKEW = 60  # refresh at most this many seconds before the access token expires
+EXPIRY_SKEW_SHARE = 0.1  # …and at most this share of its lifetime (short-lived tokens)
 # Answers after which the walk restarts from its last Modified_Time instead of the token.
 RESTART_CODES = frozenset({
     "EXPIRED_VALUE", "TOKEN_BOUND_DATA_MISMATCH", "LIMIT_REACHED",
@@ -85,18 +86,25 @@ def host_policy(*, allow_loopback: bool = False) -> HostPolicy:
 
 def _base_url(value: str, known: set[str] | dict[str, str], what: str, *,
               allow_loopback: bool) -> str:
-    """Normalise an accounts/API base URL, refusing hosts outside the Zoho data centres."""
-    raw = value.strip() if "://" in value else "https://" + value.strip()
-    parts = urlsplit(raw)
-    host = (parts.hostname or "").lower()
-    if allow_loopback and host == "127.0.0.1" and parts.scheme in ("http", "https"):
-        return f"{parts.scheme}://{parts.netloc}"
-    if parts.scheme != "https" or host not in known or parts.port or parts.username:
-        raise ConfigurationError(
-            f"{host or value!r} is not a Zoho {what} of a known data centre "
-            "(wrong data centre?). Pick your Zoho data centre and connect again."
-        )
-    return f"https://{host}"
+    """Normalise an accounts/API base URL, refusing hosts outside the Zoho data centres
+    (parsed by the strict grammar of http.parse_target)."""
+    value = str(value or "").strip().rstrip("/")
+    raw = value if "://" in value else "https://" + value
+    refusal = ConfigurationError(
+        f"That is not a Zoho {what} of a known data centre (wrong data centre?). Pick your "
+        "Zoho data centre and connect again."
+    )
+    try:
+        target = parse_target(raw)
+    except ConfigurationError:
+        raise refusal from None
+    if target.tail:
+        raise refusal
+    if allow_loopback and target.host == "127.0.0.1":
+        return target.base
+    if target.scheme != "https" or target.host not in known or target.port != 443:
+        raise refusal
+    return target.base
 
 
 def _now() -> float:
@@ -223,6 +231,7 @@ def exchange_code(callback: Callback, *, client_id: str, client_secret: str,
             "client_id": client_id, "client_secret": client_secret,
             "refresh_token": body["refresh_token"], "access_token": body["access_token"],
             "access_token_expires_at": int(_now()) + int(body.get("expires_in") or 3600),
+            "access_token_lifetime": int(body.get("expires_in") or 3600),
         },
     }
 
@@ -288,7 +297,16 @@ class Zoho(ProviderBase):
         if isinstance(expires, str):
             parsed = _parse_time(expires)
             expires = parsed.timestamp() if parsed else None
-        return expires is None or float(expires) - EXPIRY_SKEW > _now()
+        return expires is None or float(expires) - self._expiry_margin() > _now()
+
+    def _expiry_margin(self) -> float:
+        """Seconds before expiry to refresh: min(60 s, 10 % of the token's lifetime), so a
+        token that lives a minute is not refreshed before every request."""
+        try:
+            lifetime = float(self.credentials.get("access_token_lifetime") or 3600)
+        except (TypeError, ValueError):
+            lifetime = 3600.0
+        return min(float(EXPIRY_SKEW), max(0.0, lifetime) * EXPIRY_SKEW_SHARE)
 
     def _access_token(self) -> str:
         if not self._token_fresh():
@@ -311,7 +329,9 @@ class Zoho(ProviderBase):
             }, "refresh")
             new = dict(creds)
             new["access_token"] = body["access_token"]
-            new["access_token_expires_at"] = int(_now()) + int(body.get("expires_in") or 3600)
+            lifetime = int(body.get("expires_in") or 3600)
+            new["access_token_expires_at"] = int(_now()) + lifetime
+            new["access_token_lifetime"] = lifetime
             self.hand_back(new)
 
     # ----------------------------------------------------------------- requests

@@ -33,11 +33,12 @@ from ..providers import salesforce as salesforce_mod
 from ..providers import shopify as shopify_mod
 from ..providers import zoho as zoho_mod
 from ..providers.base import ProviderError
-from ..providers.http import HttpClient
+from ..providers.http import HttpClient, parse_target, valid_hostname
 from ..security import decrypt, encrypt, mask
 from .errors import FormError
 
 OAUTH_TTL_SECONDS = 600
+INTERACTIVE_TIMEOUT = (5.0, 20.0)  # connect, read: a person waits for the connection test
 OAUTH_PROVIDERS = ("shopify", "zoho", "salesforce")
 SESSION_PREFIX = "oauth_pending:"
 # Form inputs that may be shown back after an error; secrets never are.
@@ -246,27 +247,21 @@ def _clean(form, name: str, limit: int = 4000) -> str:
 
 
 def _api_base(form, name: str = "api_base") -> str | None:
-    """The advanced "API base URL" override (tests and the demo only)."""
+    """The advanced "API base URL" override (tests and the demo only): a loopback
+    address, checked by the same strict grammar as every outbound address."""
     if not allow_loopback():
         return None
     raw = _clean(form, name, 500).rstrip("/")
     if not raw:
         return None
-    parts = _split_url(raw)
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        target = parse_target(raw)
+    except ProviderError:
+        target = None
+    if target is None or target.host != "127.0.0.1":
         raise FormError(name, "Enter a full address such as http://127.0.0.1:8001, or leave "
                               "it empty.")
-    return raw
-
-
-def _split_url(raw: str):
-    """urlsplit, or None for an address it cannot read (a bad IPv6 bracket or port)."""
-    try:
-        parts = urlsplit(raw)
-        parts.port  # noqa: B018  (raises ValueError for a port out of range or not a number)
-    except ValueError:
-        return None
-    return parts
+    return target.url
 
 
 def _shop(form) -> str:
@@ -290,7 +285,7 @@ def _shopify_api_base(form, shop: str) -> str | None:
 def interactive_http(provider: str) -> HttpClient:
     """A client for connect-time calls: short timeouts and retry budget (a person waits)."""
     policy = get_provider_class(provider).host_policy(allow_loopback())
-    return HttpClient(policy, timeout=(5.0, 20.0), retry_budget=6.0, max_attempts=3)
+    return HttpClient(policy, timeout=INTERACTIVE_TIMEOUT, retry_budget=6.0, max_attempts=3)
 
 
 # -------------------------------------------------------------------- identity
@@ -418,11 +413,22 @@ def connect_with_form(provider: str, form, reconnect: Integration | None
 
 def _magento_form(form) -> tuple[dict, dict]:
     base = _clean(form, "base_url", 500).rstrip("/")
-    parts = _split_url(base)
-    if not base or parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+    if not base or "://" not in base:
         raise FormError("base_url", "Enter the store's address, like https://shop.example.com.")
-    if parts.scheme != "https" and not allow_loopback():
+    try:
+        target = parse_target(base)
+    except ProviderError as exc:
+        raise FormError("base_url", "Enter the store's address, like "
+                                    f"https://shop.example.com. {exc.reason}") from None
+    if target.scheme != "https" and not allow_loopback():
         raise FormError("base_url", "The store's address must start with https://.")
+    if "?" in target.tail:
+        raise FormError("base_url", "The store's address must not contain '?' or '#'.")
+    try:
+        magento_mod.Magento.host_policy(allow_loopback()).check(target.url)
+    except ProviderError as exc:
+        raise FormError("base_url", exc.reason) from None
+    base = target.url
     store = _clean(form, "store_code", 64)
     if store and not magento_mod.STORE_CODE_RE.match(store):
         raise FormError("store_code", "A store view code is lower-case letters, digits and _, "
@@ -526,7 +532,7 @@ def _salesforce_login(form) -> str:
     if env == "my_domain":
         domain = _clean(form, "my_domain", 255).lower()
         domain = domain.removeprefix("https://").rstrip("/")
-        if not domain.endswith(".my.salesforce.com") or "/" in domain:
+        if not (valid_hostname(domain) and salesforce_mod.MY_DOMAIN_RE.fullmatch(domain)):
             raise FormError("my_domain", "Enter your My Domain login address, like "
                                          "acme.my.salesforce.com.")
         return domain
