@@ -132,11 +132,9 @@ def _cancel_job(job_id: str | None) -> None:
     if not job_id:
         return
     try:
-        from rq.job import Job
+        from ..background import fetch_job
 
-        from ..background import redis_connection
-
-        Job.fetch(job_id, connection=redis_connection()).cancel()
+        fetch_job(job_id).cancel()
     except Exception:  # the job may be gone already; the run row says canceled anyway
         pass
 
@@ -432,10 +430,11 @@ def _job_alive(job_id: str | None, connection) -> bool:
     if not job_id:
         return False
     from rq.exceptions import NoSuchJobError
-    from rq.job import Job
+
+    from ..background import fetch_job
 
     try:
-        job = Job.fetch(job_id, connection=connection)
+        job = fetch_job(job_id, connection)
     except NoSuchJobError:
         return False
     status = job.get_status(refresh=False)
