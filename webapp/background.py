@@ -88,7 +88,8 @@ class JsonQueue(Queue):
 
 
 def redis_connection() -> Redis:
-    return Redis.from_url(current_app.config["REDIS_URL"])
+    # A bounded connect: an unreachable Redis fails fast instead of holding a request.
+    return Redis.from_url(current_app.config["REDIS_URL"], socket_connect_timeout=5)
 
 
 def queue_names() -> list[str]:
