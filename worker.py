@@ -168,9 +168,10 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     app = create_app({"LOAD_MIGRATIONS": False})
     with app.app_context():
+        ttl = int(app.config["WORKER_TTL"])
         worker = AppWorker(
             args.queues or queue_names(), connection=redis_connection(), name=args.name,
-            worker_ttl=int(app.config["WORKER_TTL"]),
+            worker_ttl=ttl, job_monitoring_interval=max(5, min(30, ttl // 2)),
         )
         worker.work(burst=args.burst, with_scheduler=False)
     return 0

@@ -4,48 +4,26 @@ workers survive and re-register, the sweep re-enqueues what vanished, runs compl
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from redis import Redis
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from simulators.dataset import generate
-from tests.conftest import _config, process_env
+from tests.conftest import _config
 from tests.imports import sims, workers
+from tests.imports.outage import PrivateRedis, env_for, stop_process
+from tests.imports.outage import scheduler as scheduler_process
+from tests.imports.outage import worker as worker_process
 from tests.imports.test_workers import make_integration_import, run_row, wait_for
 from tests.providers.cases import load_case
-from webapp.background import PERIODIC, fetch_job, get_queue, make_scheduler, workers_alive
-from webapp.devserver import free_port, start_redis, stop
+from webapp.background import PERIODIC, make_scheduler, workers_alive
 from webapp.extensions import db
 from webapp.imports.runs import start_run
-from webapp.models import Contact, Heartbeat
+from webapp.models import Contact
 
 pytestmark = pytest.mark.redis
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class PrivateRedis:
-    """A redis-server (no persistence) that a test may stop and start again, empty."""
-
-    def __init__(self, data_dir: Path):
-        self.port, self.dir = free_port(), data_dir
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = start_redis(self.port, self.dir)
-
-    def stop(self) -> None:
-        stop(self.proc)
-
-    def start(self) -> None:
-        self.proc = start_redis(self.port, self.dir)
-
-    def client(self) -> Redis:
-        return Redis.from_url(self.url)
 
 
 @pytest.fixture
@@ -60,33 +38,6 @@ def app_config(database_url, private_redis):
     return _config(database_url, private_redis.url)
 
 
-def _env(app_config, database_url, **extra) -> dict:
-    return workers.worker_env(
-        database_url, app_config["REDIS_URL"], app_config,
-        TRIBUTARY_QUEUE_NAMES="periodic,imports,default", TRIBUTARY_WORKER_TTL="20",
-        TRIBUTARY_IMPORT_REQUEUE_GRACE_SECONDS="0", **extra)
-
-
-def _spawn(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
-    handle = open(log, "ab")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=handle,
-                            stderr=subprocess.STDOUT)
-
-
-def _scheduler(env: dict, log: Path) -> subprocess.Popen:
-    return _spawn([sys.executable, "-m", "flask", "--app", "webapp", "scheduler", "run",
-                   "--interval", "1"], env, log)
-
-
-def _worker(env: dict, log: Path, *queues: str) -> subprocess.Popen:
-    return _spawn([sys.executable, "worker.py", *queues], env, log)
-
-
-def _stop(proc: subprocess.Popen | None) -> None:
-    if proc is not None:
-        workers.stop_worker(proc)
-
-
 def _periodic_registered(conn: Redis) -> bool:
     scheduler = make_scheduler(conn)
     return all(spec.id in scheduler for spec in PERIODIC)
@@ -94,7 +45,7 @@ def _periodic_registered(conn: Redis) -> bool:
 
 def test_scheduler_registers_its_jobs_again_after_flushall_and_an_empty_restart(
         app, app_config, database_url, private_redis, tmp_path):
-    scheduler = _scheduler(_env(app_config, database_url), tmp_path / "scheduler.log")
+    scheduler = scheduler_process(env_for(app_config, database_url), tmp_path / "scheduler.log")
     try:
         conn = private_redis.client()
         wait_for(lambda: _periodic_registered(conn), 30, "the scheduler never registered")
@@ -108,7 +59,7 @@ def test_scheduler_registers_its_jobs_again_after_flushall_and_an_empty_restart(
                  "not re-registered after Redis restarted empty")
         assert scheduler.poll() is None, "the scheduler exited during the outage"
     finally:
-        _stop(scheduler)
+        stop_process(scheduler)
         print((tmp_path / "scheduler.log").read_text()[-3000:])
 
 
@@ -117,9 +68,9 @@ def test_run_queued_while_redis_was_down_completes_after_it_returns_empty(
     people = generate(300, seed=5)
     case = load_case("shopify")(people)
     running, _sim, config = workers.start_simulator("shopify", people)
-    env = _env(app_config, database_url)
-    worker = _worker(env, tmp_path / "worker.log", "--name", "w-loss")
-    scheduler = _scheduler(env, tmp_path / "scheduler.log")
+    env = env_for(app_config, database_url)
+    worker = worker_process(env, tmp_path / "worker.log", "--name", "w-loss")
+    scheduler = scheduler_process(env, tmp_path / "scheduler.log")
     try:
         conn = private_redis.client()
         wait_for(lambda: [w.name for w in workers_alive(conn)] == ["w-loss"], 30,
@@ -144,8 +95,8 @@ def test_run_queued_while_redis_was_down_completes_after_it_returns_empty(
                  "the worker did not register again after Redis came back empty")
         assert worker.poll() is None and scheduler.poll() is None
     finally:
-        _stop(worker)
-        _stop(scheduler)
+        stop_process(worker)
+        stop_process(scheduler)
         running.stop()
         print((tmp_path / "worker.log").read_text()[-3000:])
 
