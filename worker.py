@@ -35,7 +35,7 @@ def refusal(job) -> str:
     try:
         func_name, instance = job.func_name, job.instance
     except Exception:  # not JSON (e.g. a pickled job written straight into Redis)
-        return "refused: the job is not stored as JSON"
+        return "refused: the job's data is not a JSON Tributary job"
     if instance is not None or func_name not in ALLOWED_JOBS:
         return f"refused: {func_name!r} is not a Tributary job function"
     callbacks = (job._success_callback_name, job._failure_callback_name,
