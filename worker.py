@@ -1,27 +1,163 @@
 """RQ worker entry point (systemd runs it): `python worker.py [--burst] [QUEUE ...]`.
 
 The worker pushes one app context for its lifetime; each forked work horse drops the
-pooled database connections it inherited before running a job.
+pooled database connections it inherited before running a job. It runs only the app's job
+functions (JSON jobs, an allow-list), waits out a Redis outage instead of exiting, and on
+SIGTERM lets a running import finish its page and hand the run back.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import time
 
-from rq import Worker
+from rq import Worker, worker_registration
+from rq.serializers import JSONSerializer
 
 from webapp import create_app
-from webapp.background import queue_names, redis_connection
+from webapp.background import (
+    REDIS_DOWN,
+    JsonJob,
+    JsonQueue,
+    queue_names,
+    redis_connection,
+    request_stop,
+)
 from webapp.extensions import db
+from webapp.jobs import ALLOWED_JOBS
+
+
+def refusal(job) -> str:
+    """Why `job` must not run here ('' when it may): only our functions, no callbacks."""
+    try:
+        func_name, instance = job.func_name, job.instance
+    except Exception:  # not JSON (e.g. a pickled job written straight into Redis)
+        return "refused: the job's data is not a JSON Tributary job"
+    if instance is not None or func_name not in ALLOWED_JOBS:
+        return f"refused: {func_name!r} is not a Tributary job function"
+    callbacks = (job._success_callback_name, job._failure_callback_name,
+                 job._stopped_callback_name)
+    if any(callbacks):
+        return "refused: Tributary jobs have no callbacks"
+    return ""
 
 
 class AppWorker(Worker):
-    """An RQ worker whose work horses start with fresh database connections."""
+    """An RQ worker for Tributary's own jobs, resilient to short Redis outages."""
+
+    max_redis_wait = 30.0
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("serializer", JSONSerializer)
+        kwargs.setdefault("job_class", JsonJob)
+        kwargs.setdefault("queue_class", JsonQueue)
+        super().__init__(*args, **kwargs)
+
+    # --------------------------------------------------------------- allow-list
+
+    def execute_job(self, job, queue):
+        reason = refusal(job)
+        if reason:
+            self.log.warning("Worker %s: job %s %s", self.name, job.id, reason)
+            self.handle_job_failure(job, queue=queue, exc_string=reason)
+            return
+        try:
+            super().execute_job(job, queue)
+        except REDIS_DOWN:  # the horse ran on; its run row holds the outcome
+            self.log.error("Worker %s: Redis failed around job %s", self.name, job.id)
+            self._horse_pid = 0
+            self.wait_for_redis()
 
     def main_work_horse(self, job, queue):
         db.engine.dispose(close=False)
         return super().main_work_horse(job, queue)
+
+    # --------------------------------------------------------------- shutdown
+
+    def setup_work_horse_signals(self):
+        """In the horse, SIGTERM asks a running import to stop after its page."""
+        super().setup_work_horse_signals()
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: request_stop())
+
+    def request_stop(self, signum, frame):
+        """Warm shutdown: also tell the horse, so an import hands its run back at once."""
+        if self.horse_pid:
+            try:
+                os.kill(self.horse_pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        super().request_stop(signum, frame)
+
+    def set_shutdown_requested_date(self):
+        try:
+            super().set_shutdown_requested_date()
+        except REDIS_DOWN:
+            pass
+
+    # --------------------------------------------------------------- Redis outages
+
+    def wait_for_redis(self) -> None:
+        """Block (with backoff) until Redis answers, then register again if it lost us."""
+        wait = 1.0
+        while not self._stop_requested:
+            try:
+                self.connection.ping()
+                self.ensure_registered()
+                return
+            except REDIS_DOWN as exc:
+                self.log.error("Worker %s: Redis unreachable (%s); retrying in %.0f s",
+                               self.name, type(exc).__name__, wait)
+                time.sleep(wait)
+                wait = min(wait * 2, self.max_redis_wait)
+
+    def ensure_registered(self) -> None:
+        """Re-create this worker's registration when Redis lost it (restart, FLUSHALL)."""
+        if self.connection.hexists(self.key, "birth"):
+            return
+        self.log.warning("Worker %s: registration lost in Redis; registering again", self.name)
+        with self.connection.pipeline() as pipe:
+            pipe.delete(self.key)
+            pipe.hset(self.key, mapping=self.serialize())
+            worker_registration.register(self, pipe)
+            pipe.expire(self.key, self.worker_ttl + 60)
+            pipe.execute()
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        if pipeline is not None:
+            return super().heartbeat(timeout, pipeline)
+        try:  # a failed heartbeat is not fatal: the dequeue loop retries with backoff
+            super().heartbeat(timeout, pipeline)
+            self.ensure_registered()
+        except REDIS_DOWN as exc:
+            self.log.error("Worker %s: heartbeat failed (%s)", self.name, type(exc).__name__)
+
+    def maintain_heartbeats(self, job, execution):
+        try:
+            super().maintain_heartbeats(job, execution)
+            self.ensure_registered()
+        except REDIS_DOWN as exc:  # keep watching the horse; heartbeats resume later
+            self.log.error("Worker %s: heartbeat failed (%s)", self.name, type(exc).__name__)
+
+    def check_for_suspension(self, burst):
+        try:
+            super().check_for_suspension(burst)
+        except REDIS_DOWN:
+            self.wait_for_redis()
+
+    def run_maintenance_tasks(self):
+        try:
+            super().run_maintenance_tasks()
+        except REDIS_DOWN:
+            self.wait_for_redis()
+
+    def set_state(self, state, pipeline=None):
+        try:
+            super().set_state(state, pipeline)
+        except REDIS_DOWN:
+            self._state = state
 
 
 def main(argv: list[str]) -> int:
@@ -32,8 +168,10 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     app = create_app({"LOAD_MIGRATIONS": False})
     with app.app_context():
+        ttl = int(app.config["WORKER_TTL"])
         worker = AppWorker(
-            args.queues or queue_names(), connection=redis_connection(), name=args.name
+            args.queues or queue_names(), connection=redis_connection(), name=args.name,
+            worker_ttl=ttl, job_monitoring_interval=max(5, min(30, ttl // 2)),
         )
         worker.work(burst=args.burst, with_scheduler=False)
     return 0

@@ -1,5 +1,6 @@
-"""`make run`: migrate, create the first admin, start Redis, a worker, the scheduler and the
-web app on 127.0.0.1:5000, print the URL and first login; Ctrl+C stops everything.
+"""`make run`: migrate, create the first admin, start Redis, a worker, a light worker for the
+periodic jobs, the scheduler and the web app on 127.0.0.1:5000, print the URL and first
+login; Ctrl+C stops everything.
 
 The pieces (`Stack`) are importable: scripts/demo.py starts the same stack."""
 
@@ -27,7 +28,8 @@ def _interrupt(_signum, _frame):
 
 
 class Stack:
-    """Redis (unless TRIBUTARY_REDIS_URL is set), a worker, the scheduler and gunicorn, each
+    """Redis (unless TRIBUTARY_REDIS_URL is set), a worker, a periodic-jobs worker (so the
+    tick and the sweep never wait behind an import), the scheduler and gunicorn, each
     child in its own process group so that stopping takes its own children (work horses,
     gunicorn workers) too."""
 
@@ -59,8 +61,8 @@ class Stack:
         return proc
 
     def start_services(self, log_dir: Path | None = None) -> None:
-        """The worker, the scheduler and the web app (gunicorn); their output goes to the
-        terminal, or to worker.log / scheduler.log / web.log in `log_dir`."""
+        """The workers, the scheduler and the web app (gunicorn); their output goes to the
+        terminal, or to worker.log / periodic.log / scheduler.log / web.log in `log_dir`."""
         def output(name: str) -> dict:
             if log_dir is None:
                 return {}
@@ -70,6 +72,7 @@ class Stack:
             return {"stdout": handle, "stderr": subprocess.STDOUT}
 
         self.spawn([sys.executable, "worker.py"], **output("worker"))
+        self.spawn([sys.executable, "worker.py", "periodic"], **output("periodic"))
         self.spawn([*FLASK, "scheduler", "run"], **output("scheduler"))
         self.spawn([str(VENV_BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py",
                     "-b", f"{self.host}:{self.port}", "wsgi:app"], **output("web"))

@@ -8,9 +8,14 @@ import time
 
 import pytest
 from redis import Redis
-from rq.job import Job
 
-from webapp.background import PERIODIC, get_queue, make_scheduler, register_periodic
+from webapp.background import (
+    PERIODIC,
+    JsonJob,
+    get_queue,
+    make_scheduler,
+    register_periodic,
+)
 from webapp.extensions import db
 from webapp.models import Heartbeat
 
@@ -60,7 +65,7 @@ def test_scheduler_registers_periodic_jobs_once_across_two_starts(app, app_confi
     scheduled = [job.id for job in scheduler.get_jobs()]
     assert sorted(scheduled) == sorted(spec.id for spec in PERIODIC)
     for spec in PERIODIC:
-        job = Job.fetch(spec.id, connection=conn)
+        job = JsonJob.fetch(spec.id, connection=conn)
         assert job.meta["interval"] == spec.interval
         assert job.result_ttl > spec.interval
 
@@ -75,7 +80,8 @@ def test_register_periodic_is_idempotent_and_replaces_changed_jobs(app, redis_ur
     )
     assert register_periodic(scheduler, changed) == len(PERIODIC)
     assert len(list(scheduler.get_jobs())) == len(PERIODIC)
-    assert Job.fetch(PERIODIC[0].id, connection=conn).meta["interval"] == PERIODIC[0].interval * 2
+    stored = JsonJob.fetch(PERIODIC[0].id, connection=conn)
+    assert stored.meta["interval"] == PERIODIC[0].interval * 2
 
 
 def test_scheduler_tick_reaches_the_status_data(app, app_config):

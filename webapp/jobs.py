@@ -72,3 +72,8 @@ def sweep_imports() -> dict:
         from .imports.runs import sweep
 
         return sweep()
+
+
+# The only functions a Tributary worker runs; any other job is failed without being imported.
+JOB_FUNCTIONS = (record_tick, ping, run_import, dispatch_imports, sweep_imports)
+ALLOWED_JOBS: frozenset[str] = frozenset(f"{f.__module__}.{f.__name__}" for f in JOB_FUNCTIONS)

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from ..extensions import db
 from ..models import Contact, OverageEntry, WorkspaceSettings
 from ..models.base import utcnow
+from ..models.workspace import insert_or_nothing
 
 CYCLE_DAYS = 30
 BLOCK = 1000
@@ -67,22 +68,22 @@ def record_overage(run_id: int | None = None, now: datetime | None = None) -> Ov
     if current.over <= 0:
         db.session.commit()
         return current
-    entry = db.session.scalar(
-        select(OverageEntry).where(OverageEntry.cycle_start == current.cycle_start))
-    if entry is None:
-        entry = OverageEntry(cycle_start=current.cycle_start, cycle_end=current.cycle_end,
-                             peak_count=0, over=0, blocks=0)
-        db.session.add(entry)
-    if current.count > (entry.peak_count or 0):
-        entry.subscriber_limit = current.limit
-        entry.peak_count = current.count
-        entry.over = current.over
-        entry.blocks = current.blocks
-        entry.price = current.price
-        entry.fee = current.fee
-        entry.currency = current.currency
-        entry.last_run_id = run_id
-        entry.recorded_at = utcnow()
+    # Insert-or-nothing, then raise the peak only if higher: two runs finishing at once
+    # never collide on the cycle's unique row, and the larger count wins.
+    insert_or_nothing(OverageEntry.__table__, {
+        "cycle_start": current.cycle_start, "cycle_end": current.cycle_end,
+        "subscriber_limit": current.limit, "peak_count": 0, "over": 0, "blocks": 0,
+        "price": current.price, "fee": 0, "currency": current.currency,
+        "recorded_at": utcnow(),
+    }, ["cycle_start"])
+    db.session.execute(
+        update(OverageEntry)
+        .where(OverageEntry.cycle_start == current.cycle_start,
+               OverageEntry.peak_count < current.count)
+        .values(subscriber_limit=current.limit, peak_count=current.count, over=current.over,
+                blocks=current.blocks, price=current.price, fee=current.fee,
+                currency=current.currency, last_run_id=run_id, recorded_at=utcnow())
+    )
     db.session.commit()
     return current
 

@@ -18,6 +18,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ..background import stop_requested
 from ..extensions import db
 from ..models import CustomField, ImportRun, Integration, RecurringImport, WorkspaceNotice
 from ..models.base import utcnow
@@ -146,11 +147,9 @@ def _cancel_job(job_id: str | None) -> None:
     if not job_id:
         return
     try:
-        from rq.job import Job
+        from ..background import fetch_job
 
-        from ..background import redis_connection
-
-        Job.fetch(job_id, connection=redis_connection()).cancel()
+        fetch_job(job_id).cancel()
     except Exception:  # the job may be gone already; the run row says canceled anyway
         pass
 
@@ -300,6 +299,9 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
                 if cap and progress.written >= cap and not page.done:
                     status = "capped"
                     break
+                if stop_requested() and not page.done:
+                    status = "handed_back"  # the worker is shutting down: give the run back
+                    break
                 mark = time.perf_counter()
         finally:
             close = getattr(pages, "close", None)
@@ -335,6 +337,8 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
                      f"An unexpected error stopped the import ({type(exc).__name__}). "
                      "The next run continues where this one stopped.")
 
+    if status == "handed_back":
+        return _hand_back(run_id, lease)
     if preview:
         return _finish_preview(run_id, lease, progress, samples)
     if status == "completed":
@@ -370,6 +374,25 @@ def _finish(run_id: int, lease: str, import_id: int, status: str, progress: Prog
     if progress.added:
         record_overage(run_id)
     return status
+
+
+def _hand_back(run_id: int, lease: str) -> str:
+    """The worker is stopping (SIGTERM): release the run now, queued again, so another worker
+    resumes it from its last committed page without waiting for the stale threshold."""
+    result = db.session.execute(
+        update(ImportRun).where(ImportRun.id == run_id, ImportRun.lease == lease,
+                                ImportRun.status == "running")
+        .values(status="queued", lease=None, job_id=None, queued_at=utcnow())
+    )
+    db.session.commit()
+    if result.rowcount != 1:
+        raise LeaseLost(f"run {run_id} was taken over")
+    log.info("import run %s handed back: its worker is shutting down", run_id)
+    try:
+        enqueue(run_id)
+    except Exception:  # Redis down: the sweep enqueues queued runs that have no job
+        log.warning("could not enqueue handed-back run %s; the sweep will", run_id)
+    return "handed_back"
 
 
 def _finish_preview(run_id: int, lease: str, progress: Progress, samples: dict) -> str:
@@ -446,10 +469,11 @@ def _job_alive(job_id: str | None, connection) -> bool:
     if not job_id:
         return False
     from rq.exceptions import NoSuchJobError
-    from rq.job import Job
+
+    from ..background import fetch_job
 
     try:
-        job = Job.fetch(job_id, connection=connection)
+        job = fetch_job(job_id, connection)
     except NoSuchJobError:
         return False
     status = job.get_status(refresh=False)

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Numeric, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, Numeric, String, Table, UniqueConstraint
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
 from .base import UTCDateTime, utcnow
+
+
+def insert_or_nothing(table: Table, values: dict, conflict: list[str]) -> int:
+    """INSERT … ON CONFLICT (conflict) DO NOTHING in the session's transaction (SQLite and
+    PostgreSQL): two processes creating the same row never raise. Returns rows inserted."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    return db.session.execute(stmt).rowcount
 
 
 class WorkspaceSettings(db.Model):
@@ -27,11 +37,11 @@ class WorkspaceSettings(db.Model):
 
     @classmethod
     def get(cls) -> WorkspaceSettings:
+        """The settings row, created with the defaults on first use (race-free)."""
         row = db.session.get(cls, 1)
         if row is None:
-            row = cls(id=1)
-            db.session.add(row)
-            db.session.flush()
+            insert_or_nothing(cls.__table__, {"id": 1}, ["id"])
+            row = db.session.get(cls, 1)  # ours, or the one a concurrent process created
         return row
 
 

@@ -224,6 +224,10 @@ def resume(imp: RecurringImport) -> tuple[bool, str]:
     return True, f"Imports resumed. Next run: {when[0]}." if when else "Imports resumed."
 
 
+QUEUE_DOWN_MESSAGE = ("Import queued, but the job queue is unreachable right now. "
+                      "It will start by itself when the queue is back.")
+
+
 def import_now(imp: RecurringImport, user_id: int | None) -> tuple[ImportRun | None, str, str]:
     """(run, message, tone): starts a manual run unless one is live or the import can't run."""
     blocked = _blocked_reason(imp, imp.integration)
@@ -243,7 +247,8 @@ def import_now(imp: RecurringImport, user_id: int | None) -> tuple[ImportRun | N
     try:
         engine_runs.enqueue(run.id)
     except Exception:  # Redis down: the sweep enqueues queued runs that have no job
-        log.exception("could not enqueue import run %s", run.id)
+        log.warning("could not enqueue import run %s: the job queue is unreachable", run.id)
+        return run, QUEUE_DOWN_MESSAGE, "warn"
     return run, "Import started.", "ok"
 
 

@@ -1,7 +1,9 @@
 """System status: database, Redis, workers, the scheduler's tick and periodic jobs.
 
 Every check catches its own failure and says it in plain words; none raises, so the page
-renders (never a 500) when Redis or the database is down.
+renders (never a 500) when Redis or the database is down. A worker is busy (on a job, fresh
+heartbeat), idle, or not responding (stale heartbeat); a late tick that is only waiting in
+the queue for a free worker is not called stale.
 """
 
 from __future__ import annotations
@@ -15,12 +17,20 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..background import PERIODIC, make_scheduler, workers_alive
+from ..background import (
+    PERIODIC,
+    PERIODIC_QUEUE,
+    fetch_job,
+    make_scheduler,
+    scheduler_alive,
+    workers_alive,
+)
 from ..extensions import db
 from ..models import Heartbeat
 from ..models.base import utcnow
 
 STALE_AFTER = timedelta(minutes=3)
+TICK_JOB = next(job.id for job in PERIODIC if job.func == "webapp.jobs.record_tick")
 
 
 @dataclass
@@ -61,7 +71,9 @@ def check_database() -> Check:
         return Check(False, "Database unreachable", type(exc).__name__)
 
 
-def check_scheduler() -> Check:
+def check_scheduler(waiting: str = "") -> Check:
+    """The scheduler's last tick; `waiting` explains a late tick that sits in the queue
+    (the scheduler runs, workers are busy), which is then not reported stale."""
     try:
         beat = db.session.get(Heartbeat, "scheduler")
     except SQLAlchemyError:
@@ -73,8 +85,61 @@ def check_scheduler() -> Check:
     when = beat.at.strftime("%Y-%m-%d %H:%M:%S UTC")
     if age > STALE_AFTER:
         minutes = int(age.total_seconds() // 60)
+        if waiting:
+            return Check(True, f"Scheduler running: its tick is waiting for a free worker "
+                               f"(last tick {when}, {minutes} minutes ago)", waiting)
         return Check(False, f"Scheduler stale: last tick {when}, {minutes} minutes ago")
     return Check(True, f"Scheduler ticking: last tick {when}")
+
+
+def worker_stale_after() -> timedelta:
+    """How long a worker may go without a heartbeat: idle workers report in every
+    WORKER_TTL - 15 s, busy ones every 30 s at most."""
+    return timedelta(seconds=max(int(current_app.config.get("WORKER_TTL", 60)), 30) + 15)
+
+
+def _job_or_none(job_id: str | None, conn: Redis):
+    if not job_id:
+        return None
+    try:
+        return fetch_job(job_id, conn)
+    except Exception:  # gone already
+        return None
+
+
+def describe_worker(worker, now) -> dict:
+    state = str(getattr(worker.get_state(), "value", worker.get_state()))
+    beat = worker.last_heartbeat
+    age = (now - beat).total_seconds() if beat else None
+    responding = age is not None and age <= worker_stale_after().total_seconds()
+    if not responding:
+        seen = f"no heartbeat for {int(age)} s" if age is not None else "no heartbeat"
+        label = f"not responding ({seen}): stopped or cut off from Redis"
+    elif state == "busy":
+        job_id = worker.get_current_job_id()
+        job = _job_or_none(job_id, worker.connection)
+        label = f"busy: running {job.description or job_id}" if job else "busy"
+    else:
+        label = state
+    return {"name": worker.name, "queues": ", ".join(worker.queue_names()), "state": label,
+            "last_heartbeat": beat, "responding": responding, "busy": state == "busy",
+            "periodic": PERIODIC_QUEUE in worker.queue_names()}
+
+
+def _tick_waiting(conn: Redis, workers: list[dict]) -> str:
+    """Why a late tick is only waiting ('' when it is not queued or no scheduler runs)."""
+    if not scheduler_alive(conn):
+        return ""
+    try:
+        status = fetch_job(TICK_JOB, conn).get_status(refresh=False)
+    except Exception:  # no such job (yet)
+        return ""
+    if str(getattr(status, "value", status)) != "queued":
+        return ""
+    serving = [w for w in workers if w["responding"] and w["periodic"]]
+    if serving and all(w["busy"] for w in serving):
+        return "every worker serving the periodic queue is busy"
+    return ""
 
 
 def current_status() -> Status:
@@ -95,22 +160,29 @@ def current_status() -> Status:
         status.workers_check = Check(False, "Workers unknown: Redis unreachable")
         return status
     status.redis = Check(True, "Redis reachable")
+    now = utcnow()
     try:
-        for worker in workers_alive(conn):
-            status.workers.append({
-                "name": worker.name,
-                "queues": ", ".join(worker.queue_names()),
-                "state": str(getattr(worker.get_state(), "value", worker.get_state())),
-                "last_heartbeat": worker.last_heartbeat,
-            })
+        status.workers = [describe_worker(w, now) for w in workers_alive(conn)]
         scheduler = make_scheduler(conn)
         for job in status.periodic:
             job["scheduled"] = job["id"] in scheduler
+        waiting = _tick_waiting(conn, status.workers)
     except (RedisError, OSError) as exc:
         status.workers_check = Check(False, "Workers unknown: Redis failed mid-check",
                                      type(exc).__name__)
         return status
-    count = len(status.workers)
-    status.workers_check = (Check(True, f"{count} worker{'s' if count != 1 else ''} alive")
-                            if count else Check(False, "No worker is running"))
+    if waiting:
+        status.scheduler = check_scheduler(waiting)
+    alive = sum(1 for w in status.workers if w["responding"])
+    silent = len(status.workers) - alive
+    if not status.workers:
+        status.workers_check = Check(False, "No worker is running")
+    elif not alive:
+        status.workers_check = Check(False, f"No worker is responding ({silent} registered "
+                                            "without a recent heartbeat)")
+    else:
+        summary = f"{alive} worker{'s' if alive != 1 else ''} alive"
+        if silent:
+            summary += f", {silent} not responding"
+        status.workers_check = Check(not silent, summary)
     return status
