@@ -87,7 +87,7 @@ def test_run_queued_while_redis_was_down_completes_after_it_returns_empty(
         conn = private_redis.client()
         final = wait_for(lambda: (r := run_row(run.id)).status not in ("queued", "running")
                          and r, 90, "the run queued during the outage never finished")
-        assert final.status == "completed_with_errors", final.error
+        assert final.status == "completed", final.error  # ~3 % bad emails: normal
         emails = db.session.scalars(select(Contact.email_norm)
                                     .where(Contact.list_id == imp.list_id)).all()
         assert len(emails) == len(set(emails)) == len(sims.expected_emails(case))

@@ -73,7 +73,7 @@ def test_sigterm_to_the_worker_hands_the_running_import_back_at_once(
         second = worker_process(env, tmp_path / "second.log", "imports")
         final = wait_for(lambda: (r := run_row(run_id)).status not in ("queued", "running")
                          and r, 90, "the handed-back run did not finish")
-        assert final.status == "completed_with_errors", final.error
+        assert final.status == "completed", final.error  # ~3 % bad emails: normal
         assert final.attempts == 0 and final.fetched == len(people)
         emails = _contacts(imp.list_id)
         assert len(emails) == len(set(emails)) and set(emails) == sims.expected_emails(case)
@@ -103,7 +103,7 @@ def test_worker_lives_through_a_redis_outage_mid_import_and_runs_the_next_job(
         private_redis.start()  # back, and empty
         final = wait_for(lambda: (r := run_row(run_id)).status not in ("queued", "running")
                          and r, 90, "the run did not finish after the outage")
-        assert final.status == "completed_with_errors", final.error
+        assert final.status == "completed", final.error  # ~3 % bad emails: normal
         emails = _contacts(imp.list_id)
         assert len(emails) == len(set(emails)) and set(emails) == sims.expected_emails(case)
         assert final.added == len(emails)
