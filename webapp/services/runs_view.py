@@ -88,7 +88,8 @@ def run_duration(run: ImportRun, now: datetime | None = None) -> float | None:
 
 
 def local_and_utc(moment: datetime | None, tz_name: str | None) -> tuple[str, str] | None:
-    """('2025-03-04 06:00 CET (Europe/Berlin)', '05:00 UTC') for a schedule slot."""
+    """('2025-03-04 06:00 CET (Europe/Berlin)', '2025-03-04 05:00 UTC') for a schedule slot;
+    the UTC part is "" when the zone is UTC itself (no time printed twice)."""
     if moment is None:
         return None
     try:
@@ -100,7 +101,8 @@ def local_and_utc(moment: datetime | None, tz_name: str | None) -> tuple[str, st
     local_text = f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
     if name != local.tzname():
         local_text += f" ({name})"
-    return local_text, f"{moment.astimezone(schedule.zone('UTC')):%Y-%m-%d %H:%M} UTC"
+    utc_text = f"{moment.astimezone(schedule.zone('UTC')):%Y-%m-%d %H:%M} UTC"
+    return local_text, "" if local.tzname() == "UTC" else utc_text
 
 
 def integration_label(integration: Integration) -> str:
@@ -168,6 +170,11 @@ def _last_and_live(import_ids: list[int]) -> tuple[dict[int, ImportRun], dict[in
                                 ImportRun.trigger_kind != "preview",
                                 ImportRun.status.in_(LIVE_STATUSES)))}
     return last, live
+
+
+def last_runs(import_ids: list[int]) -> dict[int, ImportRun]:
+    """The newest finished non-preview run of each import."""
+    return _last_and_live(import_ids)[0]
 
 
 def rows_for(integration: Integration) -> list[ImportRow]:
