@@ -6,6 +6,7 @@ from flask import Flask, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
+from . import customfields, timezones
 from .extensions import db, htmx, login_manager
 from .models import User
 
@@ -51,6 +52,10 @@ def register_common(app: Flask) -> None:
     @app.errorhandler(404)
     def _not_found(_error):
         return render_template("errors.html", code=404, message="Page not found."), 404
+
+    app.jinja_env.globals.update(zone_groups=timezones.grouped,
+                                 type_labels=customfields.TYPE_LABELS,
+                                 format_labels=customfields.FORMAT_LABELS)
 
     @app.template_filter("dt")
     def _format_dt(value):
