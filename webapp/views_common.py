@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 
 from . import customfields, timezones
 from .extensions import db, htmx, login_manager
@@ -59,6 +60,8 @@ def register_common(app: Flask) -> None:
 
     @app.template_filter("dt")
     def _format_dt(value):
+        """A UTC moment as a <time> element (CSS keeps it on one line in narrow columns)."""
         if value is None:
             return "—"
-        return value.strftime("%Y-%m-%d %H:%M UTC")
+        return Markup('<time datetime="{}">{}</time>').format(
+            value.isoformat(), value.strftime("%Y-%m-%d %H:%M UTC"))

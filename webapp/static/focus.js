@@ -29,20 +29,28 @@
     focusEl(main.querySelector(".flash"));
   });
 
-  var targetId = null;
+  // Only a swap that replaced the focused element moves focus; the focused control comes
+  // back by its id when the new content has it (a filter select inside the swapped part).
+  var pending = null;
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
-    targetId = target && target.id ? target.id : null;
+    var active = document.activeElement;
+    pending = null;
+    if (target && active && active !== document.body && target.contains(active)) {
+      pending = { targetId: target.id || null, activeId: active.id || null };
+    }
   });
 
   document.addEventListener("htmx:afterSettle", function (event) {
-    var id = targetId;
-    targetId = null;
+    var was = pending;
+    pending = null;
+    if (!was) return;
     // Let other handlers (the row menus) put focus back first, then check.
     window.setTimeout(function () {
       var active = document.activeElement;
       if (active && active !== document.body && document.contains(active)) return;
-      var root = (id && document.getElementById(id)) || event.detail.target;
+      if (was.activeId && focusEl(document.getElementById(was.activeId))) return;
+      var root = (was.targetId && document.getElementById(was.targetId)) || event.detail.target;
       if (!root || !document.contains(root)) return;
       focusEl(root.querySelector("[data-focus]") || problem(root) || root);
     }, 0);
