@@ -80,3 +80,13 @@ def test_field_types_and_formats_in_words(signed_in):
     table = html.split('id="all-fields"')[1]
     assert "<td>Single choice</td>" in table and "<td>Date and time</td>" in table
     assert "single_select" not in table and "multi_select" not in table
+
+
+def test_fee_forecast_counts_blocks_in_words(app):
+    from tests.factories import make_contacts, make_list
+    from webapp.imports.forecast import forecast
+
+    make_contacts(make_list("Full"), 2400)
+    one = forecast(600).message  # 3,000 against 2,500: one started block
+    assert "1 extension block," in one and "block(s)" not in one
+    assert "2 extension blocks," in forecast(1200).message
