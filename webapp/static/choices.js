@@ -1,7 +1,8 @@
 /* Long choice lists people can search: a <select data-searchable> gets a search box above it
    that hides the options (and region groups) that do not match; a time-zone select marked
    data-browser-zone preselects the browser's own zone and says so. Without JavaScript the
-   plain select (grouped by region) still works, type-ahead included. */
+   plain select (grouped by region) still works, type-ahead included. Filter forms drop
+   their empty fields from htmx requests. */
 (function () {
   if (window.tributaryChoices) return;
   window.tributaryChoices = true;
@@ -73,6 +74,20 @@
       preselectBrowserZone(s);
     });
   }
+
+  // Filter forms marked data-drop-empty send (and push into the address bar) only the
+  // filters that are set: "?status=subscribed", not "?q=&status=subscribed&consent=…".
+  document.addEventListener("htmx:configRequest", function (event) {
+    var elt = event.detail.elt;
+    if (event.detail.verb !== "get" || !elt || !elt.closest) return;
+    var form = elt.closest("[data-drop-empty]") ||
+      document.querySelector((elt.getAttribute("hx-include") || "") + "[data-drop-empty]");
+    var data = event.detail.formData;
+    if (!form || !data) return;
+    Array.from(new Set(Array.from(data.keys()))).forEach(function (key) {
+      if (data.getAll(key).every(function (v) { return v === ""; })) data.delete(key);
+    });
+  });
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:load", function (event) { init(event.detail.elt); });
