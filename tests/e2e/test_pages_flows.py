@@ -6,7 +6,6 @@ zone preselected); layout (radio dots beside their labels, dates on one line) an
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -230,3 +229,28 @@ def test_choices_layout_and_focus(page: Page, live_server: str, user, app, outpu
     flash = page.locator(".flash")
     expect(flash).to_contain_text("disconnected")
     expect(flash).to_be_focused()
+
+
+@pytest.mark.e2e
+def test_preview_reject_table_wraps_a_long_email(page: Page, live_server: str, app, user):
+    """The Preview's sample tables keep a 128+-character email inside the card."""
+    from flask import render_template
+
+    sample = {"source_id": "77", "email": LONG_EMAIL, "reason": "syntax_error",
+              "detail": "longer than 128 characters"}
+    result = {"records": 3, "would_add": 1, "would_update": 0, "unchanged": 0,
+              "would_skip": 0, "would_reject": 2, "warnings": 0,
+              "rejected_by_reason": {"syntax_error": 2},
+              "samples": {"reject": [sample, {**sample, "source_id": "78",
+                                              "email": "b" * 140 + "@example.com"}]}}
+    with app.test_request_context():
+        html = render_template("imports_setup/_preview.html",
+                               preview={"problem": None, "result": result})
+    page.set_viewport_size({"width": 1000, "height": 800})
+    page.goto(f"{live_server}/login")  # same origin, so the stylesheet loads
+    page.set_content(f'<html><head><link rel="stylesheet" href="{live_server}/static/app.css">'
+                     f'</head><body><main style="max-width:900px">{html}</main></body></html>')
+    expect(page.locator("#preview table tbody tr")).to_have_count(2)
+    fits = page.eval_on_selector("#preview .scroll-x",
+                                 "el => el.scrollWidth <= el.clientWidth + 1")
+    assert fits, "a long email pushes the preview's reject table off screen"
