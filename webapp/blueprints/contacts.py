@@ -38,8 +38,10 @@ def index(list_id: int):
     after = parse_cursor(request.args.get("after"))
     before = parse_cursor(request.args.get("before"))
     page = listing.page(lst.id, filters, q, after=after, before=before)
-    params = {"list_id": lst.id, **filters.params(), **({"q": q} if q else {})}
+    view_params = {**filters.params(), **({"q": q} if q else {})}
+    params = {"list_id": lst.id, **view_params}
     context = {"lst": lst, "page": page, "q": q, "params": params, "filters": filters,
+               "export_params": view_params,
                "cycle_names": {c.id: c.name for c in lst.cycles}}
     if wants_partial():
         paging = after is not None or before is not None
