@@ -264,3 +264,18 @@ def test_no_js_reload_button_redraws_the_form_without_saving(signed_in, shop):
     assert resp.status_code == 200 and 'id="f-cycle_id"' in page and 'max="10"' in page
     assert "Please fix" not in page
     assert _imports() == []
+
+
+def test_zone_choice_is_grouped_and_the_edit_page_does_not_promise_a_first_run(signed_in, shop):
+    lst = make_list("Customers")
+    new_page = _html(signed_in.get(f"/integrations/{shop.id}/imports/new"))
+    zone = re.search(r'<select id="f-time_zone".*?</select>', new_page, re.S).group(0)
+    assert "data-browser-zone" in zone and '<optgroup label="Europe">' in zone
+    assert 'value="Factory"' not in zone
+    assert "The first run starts when you press Import on the next page." in new_page
+    signed_in.post(f"/integrations/{shop.id}/imports/new", _form(lst.id, run_hour="7"))
+    [imp] = _imports()
+    edit = _html(signed_in.get(f"/imports/{imp.id}/settings"))
+    assert "The first run starts when you press Import" not in edit
+    assert "Saving a new hour moves the next run to that hour" in edit
+    assert "data-browser-zone" not in edit  # the saved zone stays chosen

@@ -244,7 +244,7 @@ def test_rejects_csv_download_neutralises_formulas(signed_in):
         RejectedRow(run_id=run.id, source_id="1", email="=HYPERLINK(\"http://x\")",
                     reason="syntax_error", detail="+cmd|' /C calc'!A0"),
         RejectedRow(run_id=run.id, source_id="-2", email="@SUM(A1)", reason="syntax_error",
-                    detail="plain"),
+                    name="=Ann", detail="plain"),
         RejectedRow(run_id=run.id, source_id="3", email=XSS, reason="invalid_domain",
                     detail=f"detail {XSS}"),
         RejectedRow(run_id=run.id, source_id="4", email="ok@example.com",
@@ -257,11 +257,14 @@ def test_rejects_csv_download_neutralises_formulas(signed_in):
     assert resp.headers["Content-Disposition"] == \
         f'attachment; filename="import-run-{run.id}-rejects.csv"'
     rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
-    assert rows[0] == ["source_id", "email", "reason", "detail"]
-    assert rows[1] == ["1", "'=HYPERLINK(\"http://x\")", "syntax_error", "'+cmd|' /C calc'!A0"]
-    assert rows[2] == ["'-2", "'@SUM(A1)", "syntax_error", "plain"]
-    assert rows[3] == ["3", XSS, "invalid_domain", f"detail {XSS}"]
-    assert rows[4] == ["4", "ok@example.com", "already_in_queue", 'duplicate, with "quotes"']
+    src = "Shopify · acme.myshopify.com · customers / all"
+    assert rows[0] == ["source_id", "email", "name", "reason", "detail", "source"]
+    assert rows[1] == ["1", "'=HYPERLINK(\"http://x\")", "", "syntax_error",
+                       "'+cmd|' /C calc'!A0", src]
+    assert rows[2] == ["'-2", "'@SUM(A1)", "'=Ann", "syntax_error", "plain", src]
+    assert rows[3] == ["3", XSS, "", "invalid_domain", f"detail {XSS}", src]
+    assert rows[4] == ["4", "ok@example.com", "", "already_in_queue",
+                       'duplicate, with "quotes"', src]
     assert len(rows) == 5
 
 
@@ -273,6 +276,76 @@ def test_rejects_csv_streams_many_rows(signed_in):
     assert resp.is_streamed
     rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
     assert len(rows) == 4501 and rows[-1][0] == "src-4499"
+
+
+def _mixed_rows(run):
+    db.session.execute(insert(RejectedRow), [
+        {"run_id": run.id, "source_id": "s1", "email": "bad@", "name": "Bea Bad",
+         "reason": "syntax_error", "detail": "no domain"},
+        {"run_id": run.id, "source_id": "s2", "email": "", "name": "Nora Nomail",
+         "reason": "no_email", "detail": "no email address at the source"},
+        {"run_id": run.id, "source_id": "s3", "email": "dup@example.com", "name": "",
+         "reason": "already_in_queue", "detail": "the same email came earlier in this run"},
+        {"run_id": run.id, "source_id": "s4", "email": "", "name": "Ned Nomail",
+         "reason": "no_email", "detail": "no email address at the source"},
+    ])
+    db.session.commit()
+
+
+def _reject_sources(html: str) -> list[str]:
+    return re.findall(r'<tr data-reason="[a-z_]+">\s*<td class="wrap"><code>([^<]+)</code>', html)
+
+
+def test_run_page_lists_skipped_rows_and_filters_by_reason(signed_in):
+    shop, zoho, news, vip = _setup()
+    run = _run(news, status="completed", fetched=4, skipped=2, rejected=2,
+               rejected_by_reason={"syntax_error": 1, "already_in_queue": 1})
+    _mixed_rows(run)
+    html = _html(signed_in.get(f"/imports/runs/{run.id}"))
+    assert _reject_sources(html) == ["s1", "s2", "s3", "s4"]
+    assert "Nora Nomail" in html and "Skipped: no email address at the source (2)" in html
+    assert '<option value="">All reasons (4)</option>' in html
+    assert "Invalid email address (1)" in html
+
+    resp = signed_in.htmx_get(f"/imports/runs/{run.id}?part=rejects&reason=no_email")
+    part = _html(resp)
+    assert part.lstrip().startswith("<section id=\"run-rejects\"")
+    assert _reject_sources(part) == ["s2", "s4"]
+    assert '<option value="no_email" selected>' in part
+    assert f"/imports/runs/{run.id}/rejects.csv?reason=no_email" in part
+    # An unknown reason shows every row rather than an error.
+    everything = _html(signed_in.get(f"/imports/runs/{run.id}?reason=bogus"))
+    assert _reject_sources(everything) == ["s1", "s2", "s3", "s4"]
+
+
+def test_reason_filter_keeps_keyset_paging(signed_in):
+    shop, zoho, news, vip = _setup()
+    run = _run(news, skipped=60, rejected=60, rejected_by_reason={"syntax_error": 60})
+    _rejects(run, 60)
+    _rejects(run, 60, reason="no_email", email="", source_id="skip")
+    first = _html(signed_in.get(f"/imports/runs/{run.id}?reason=no_email"))
+    assert set(_reject_sources(first)) == {"skip"} and len(_reject_sources(first)) == 50
+    nxt = re.search(r'href="([^"]*after=\d+[^"]*)"', first).group(1).replace("&amp;", "&")
+    assert "reason=no_email" in nxt
+    second = _html(signed_in.htmx_get(nxt))
+    assert len(_reject_sources(second)) == 10 and set(_reject_sources(second)) == {"skip"}
+
+
+def test_rejects_csv_of_one_reason_has_name_and_source(signed_in):
+    shop, zoho, news, vip = _setup()
+    run = _run(news, skipped=2, rejected=2)
+    _mixed_rows(run)
+    resp = signed_in.get(f"/imports/runs/{run.id}/rejects.csv?reason=no_email")
+    assert resp.headers["Content-Disposition"] == \
+        f'attachment; filename="import-run-{run.id}-no-email.csv"'
+    rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
+    src = "Shopify · acme.myshopify.com · customers / all"
+    assert rows == [["source_id", "email", "name", "reason", "detail", "source"],
+                    ["s2", "", "Nora Nomail", "no_email", "no email address at the source", src],
+                    ["s4", "", "Ned Nomail", "no_email", "no email address at the source", src]]
+    everything = list(csv.reader(io.StringIO(
+        signed_in.get(f"/imports/runs/{run.id}/rejects.csv").get_data(as_text=True))))
+    assert [r[0] for r in everything[1:]] == ["s1", "s2", "s3", "s4"]
 
 
 def test_run_pages_need_sign_in(client):

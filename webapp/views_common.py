@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Flask, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 
+from . import customfields, timezones
 from .extensions import htmx, login_manager
 
 PUBLIC_ENDPOINTS = {"auth.login", "static", "team.set_password"}
@@ -46,8 +48,14 @@ def register_common(app: Flask) -> None:
     def _not_found(_error):
         return render_template("errors.html", code=404, message="Page not found."), 404
 
+    app.jinja_env.globals.update(zone_groups=timezones.grouped,
+                                 type_labels=customfields.TYPE_LABELS,
+                                 format_labels=customfields.FORMAT_LABELS)
+
     @app.template_filter("dt")
     def _format_dt(value):
+        """A UTC moment as a <time> element (CSS keeps it on one line in narrow columns)."""
         if value is None:
             return "—"
-        return value.strftime("%Y-%m-%d %H:%M UTC")
+        return Markup('<time datetime="{}">{}</time>').format(
+            value.isoformat(), value.strftime("%Y-%m-%d %H:%M UTC"))

@@ -188,6 +188,18 @@ def test_missing_email_is_skipped_not_rejected(make_import, run_import):
     assert (run.skipped, run.rejected, run.status) == (2, 0, "completed")
 
 
+def test_skipped_rows_are_kept_with_source_id_and_name(make_import, run_import):
+    imp = make_import()
+    run = run_import(imp, FakeProvider([rec(7, None, first="Nora", last="Nomail"),
+                                        rec(8, "bob@", first="Bea", last="Bad")]))
+    rows = [(r.source_id, r.email, r.name, r.reason) for r in db.session.scalars(
+        select(RejectedRow).where(RejectedRow.run_id == run.id).order_by(RejectedRow.id))]
+    assert rows == [("7", "", "Nora Nomail", "no_email"),
+                    ("8", "bob@", "Bea Bad", "syntax_error")]
+    assert (run.skipped, run.rejected) == (1, 1)
+    assert run.rejected_by_reason == {"syntax_error": 1}
+
+
 # ---------------------------------------------------------------------- custom values
 
 CASES = [

@@ -110,10 +110,10 @@ def test_rejects_csv_neutralises_formulas(make_import, run_import):
         rec(4, "ok@example.com", consent="opted_out")]))
     text = rejects.rejects_csv(run.id)
     lines = text.splitlines()
-    assert lines[0] == "source_id,email,reason,detail"
-    assert lines[1].startswith("'=HYPERLINK(1),bob@,syntax_error,")
-    assert lines[2].startswith("'+1,'-x@,syntax_error")
-    assert lines[3].startswith("'@a,'@x,syntax_error")
+    assert lines[0] == "source_id,email,name,reason,detail,source"
+    assert lines[1].startswith("'=HYPERLINK(1),bob@,,syntax_error,")
+    assert lines[2].startswith("'+1,'-x@,,syntax_error")
+    assert lines[3].startswith("'@a,'@x,,syntax_error")
     assert rejects.neutralise("\tcmd") == "'\tcmd" and rejects.neutralise("ok") == "ok"
     assert "opted_out_at_source" in lines[4]
 

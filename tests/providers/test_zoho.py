@@ -459,6 +459,14 @@ def test_custom_views_are_sources(make_case):
     assert [s.id for s in provider.sources("Leads")][0] == "all"
 
 
+def test_sources_list_all_records_once_without_zohos_all_view(make_case):
+    provider = make_case().provider()
+    for module, others in (("Leads", ["Web Download leads"]),
+                           ("Contacts", ["Gold and Platinum members", "Newsletter readers"])):
+        labels = [s.label for s in provider.sources(module)]
+        assert labels == [f"All {module.lower()}", *others]
+
+
 def test_records_are_normalised(make_case):
     case = make_case()
     records = {r.source_id: r for p in case.provider().iter_pages("Contacts", "all")

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 
 from ..extensions import db
 from ..models import Contact
+from ..models.base import utcnow
 from ..services import contacts as service
+from ..services import contacts_list as listing
 from ..services.lists import contact_count
 from ..services.paging import parse_cursor
 from ..views_common import wants_partial
@@ -17,19 +29,52 @@ bp = Blueprint("contacts", __name__)
 
 @bp.get("/lists/<int:list_id>/contacts")
 def index(list_id: int):
+    """The list's contacts, narrowed by filters and search. An htmx request gets the rows;
+    one that changes the filters (no cursor) also gets the count and export link out of
+    band, so paging never pays for the count."""
     lst = get_list_or_404(list_id)
     q = service.clean_query(request.args.get("q"))
-    page = service.contacts_page(
-        lst.id, q,
-        after=parse_cursor(request.args.get("after")),
-        before=parse_cursor(request.args.get("before")),
-    )
-    params = {"list_id": lst.id, **({"q": q} if q else {})}
+    filters = listing.ContactFilters.parse(request.args)
+    after = parse_cursor(request.args.get("after"))
+    before = parse_cursor(request.args.get("before"))
+    page = listing.page(lst.id, filters, q, after=after, before=before)
+    view_params = {**filters.params(), **({"q": q} if q else {})}
+    params = {"list_id": lst.id, **view_params}
+    context = {"lst": lst, "page": page, "q": q, "params": params, "filters": filters,
+               "export_params": view_params,
+               "cycle_names": {c.id: c.name for c in lst.cycles}}
     if wants_partial():
-        return render_template("contacts/_rows.html", lst=lst, page=page, q=q, params=params)
-    total = None if q else contact_count(lst.id)
-    return render_template("contacts/index.html", lst=lst, page=page, q=q, params=params,
-                           total=total)
+        paging = after is not None or before is not None
+        context["summary"] = None if paging else _summary(lst.id, filters, q)
+        context["oob_summary"] = context["summary"] is not None
+        return render_template("contacts/_rows.html", **context)
+    return render_template("contacts/index.html", summary=_summary(lst.id, filters, q),
+                           choices=listing.filter_choices(lst.id), **context)
+
+
+def _summary(list_id: int, filters, q: str) -> dict:
+    """The count line: the list's total and how many match the filters (a search term is
+    not counted: it would scan the list on every keystroke)."""
+    if q:
+        return {"total": None, "matching": None}
+    total = contact_count(list_id)
+    return {"total": total,
+            "matching": listing.count(list_id, filters) if filters.active else total}
+
+
+@bp.get("/lists/<int:list_id>/contacts.csv")
+def export(list_id: int):
+    """The list's contacts (or the filtered view) as a streamed CSV download."""
+    lst = get_list_or_404(list_id)
+    q = service.clean_query(request.args.get("q"))
+    filters = listing.ContactFilters.parse(request.args)
+    stamp = f"{utcnow():%Y-%m-%d}"
+    slug = "".join(ch if ch.isalnum() else "-" for ch in lst.name.lower()).strip("-")[:40]
+    name = f"contacts-{slug or lst.id}{'-filtered' if filters.active or q else ''}-{stamp}.csv"
+    return Response(
+        stream_with_context(listing.iter_export(lst.id, filters, q)), mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"',
+                 "Cache-Control": "no-store"})
 
 
 def _get_contact_or_404(contact_id: int) -> Contact:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from ..customfields import FieldDefinitionError
+from ..customfields import FORMAT_LABELS, TYPE_LABELS, FieldDefinitionError
 from ..extensions import db
 from ..models import CustomField
 from ..models.lists import CHOICE_FORMATS, FIELD_FORMATS, FIELD_TYPES
@@ -12,7 +12,9 @@ from ..services import fields as service
 
 bp = Blueprint("fields", __name__, url_prefix="/fields")
 
-CHOICES = {"types": FIELD_TYPES, "formats": FIELD_FORMATS, "choice_formats": CHOICE_FORMATS}
+CHOICES = {"types": [(t, TYPE_LABELS[t]) for t in FIELD_TYPES],
+           "formats": [(f, FORMAT_LABELS[f]) for f in FIELD_FORMATS],
+           "choice_formats": CHOICE_FORMATS}
 
 
 def _get_field_or_404(field_id: int) -> CustomField:

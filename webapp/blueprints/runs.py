@@ -49,9 +49,12 @@ def index():
 @bp.get("/<int:run_id>")
 def show(run_id: int):
     run = _run_or_404(run_id)
-    rejects = runs_view.rejects_page(run.id, after=parse_cursor(request.args.get("after")),
+    reason = runs_view.clean_reason(request.args.get("reason"))
+    rejects = runs_view.rejects_page(run.id, reason,
+                                     after=parse_cursor(request.args.get("after")),
                                      before=parse_cursor(request.args.get("before")))
-    context = {"run": run, "rejects": rejects, "view": runs_view}
+    context = {"run": run, "rejects": rejects, "view": runs_view, "reason": reason,
+               "reason_choices": runs_view.reason_choices(run)}
     if wants_partial() and request.args.get("part") == "rejects":
         return render_template("runs/_rejects.html", **context)
     return render_template("runs/show.html", details=runs_view.run_details(run),
@@ -95,9 +98,11 @@ def cancel(run_id: int):
 @bp.get("/<int:run_id>/rejects.csv")
 def rejects_csv(run_id: int):
     run = _run_or_404(run_id)
-    filename = f"import-run-{run.id}-rejects.csv"
+    reason = runs_view.clean_reason(request.args.get("reason"))
+    filename = f"import-run-{run.id}-{reason.replace('_', '-') or 'rejects'}.csv"
+    rows = iter_csv(run.id, source=runs_view.run_source_label(run), reason=reason)
     return Response(
-        stream_with_context(iter_csv(run.id)), mimetype="text/csv",
+        stream_with_context(rows), mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"',
                  "Cache-Control": "no-store"},
     )

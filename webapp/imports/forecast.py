@@ -108,7 +108,8 @@ class Forecast:
             return (f"Within your plan: about {self.after.count:,} of "
                     f"{self.after.limit:,} subscribers.")
         return (f"About {self.after.over:,} contacts over your plan limit of "
-                f"{self.after.limit:,}: {self.after.blocks} extension block(s), "
+                f"{self.after.limit:,}: {self.after.blocks} extension "
+                f"block{'s' if self.after.blocks != 1 else ''}, "
                 f"{self.after.currency} {self.after.fee:.2f} this cycle "
                 f"({self.after.currency} {self.extra_fee:.2f} more than now).")
 

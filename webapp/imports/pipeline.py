@@ -94,11 +94,14 @@ def plan_page(session: Session, ctx: Context, records: list[Record], seen: SeenH
     page_seen: set[int] = set()
     candidates: list[tuple[Record, str, str]] = []
 
-    def reject(rec: Record, email: str, reason: str, detail: str) -> None:
-        plan.reasons[reason] += 1
+    def keep(rec: Record, email: str, reason: str, detail: str) -> None:
         plan.rejects.append({"run_id": ctx.run_id, "source_id": str(rec.source_id)[:255],
                              "email": (email or "")[:512], "reason": reason,
-                             "detail": detail[:500]})
+                             "name": record_name(rec, mapping)[0], "detail": detail[:500]})
+
+    def reject(rec: Record, email: str, reason: str, detail: str) -> None:
+        plan.reasons[reason] += 1
+        keep(rec, email, reason, detail)
         _sample(plan, ctx, "reject", rec, email, reason=reason, detail=detail)
 
     for rec in records:
@@ -107,6 +110,7 @@ def plan_page(session: Session, ctx: Context, records: list[Record], seen: SeenH
         raw = str(raw).strip() if raw is not None else ""
         if not raw:
             counts["skipped"] += 1
+            keep(rec, "", "no_email", "no email address at the source")
             _sample(plan, ctx, "skip", rec, "", detail="no email address at the source")
             continue
         norm = normalise_email(raw)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import RejectedRow
 
-HEADER = ("source_id", "email", "reason", "detail")
+HEADER = ("source_id", "email", "name", "reason", "detail", "source")
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -21,21 +21,23 @@ def neutralise(value: object) -> str:
     return "'" + text if text.startswith(_DANGEROUS) else text
 
 
-def iter_csv(run_id: int, batch: int = 2000) -> Iterator[str]:
-    """The run's rejects as CSV text chunks (streamed, keyset-paginated)."""
+def iter_csv(run_id: int, batch: int = 2000, *, source: str = "",
+             reason: str = "") -> Iterator[str]:
+    """The run's rejected and skipped rows as CSV text chunks (streamed, keyset-paginated);
+    `source` names where the run read them, `reason` keeps only rows of that reason."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(HEADER)
     last = 0
     while True:
-        rows = db.session.execute(
-            select(RejectedRow.id, RejectedRow.source_id, RejectedRow.email,
-                   RejectedRow.reason, RejectedRow.detail)
-            .where(RejectedRow.run_id == run_id, RejectedRow.id > last)
-            .order_by(RejectedRow.id).limit(batch)
-        ).all()
+        stmt = (select(RejectedRow.id, RejectedRow.source_id, RejectedRow.email,
+                       RejectedRow.name, RejectedRow.reason, RejectedRow.detail)
+                .where(RejectedRow.run_id == run_id, RejectedRow.id > last))
+        if reason:
+            stmt = stmt.where(RejectedRow.reason == reason)
+        rows = db.session.execute(stmt.order_by(RejectedRow.id).limit(batch)).all()
         for row in rows:
-            writer.writerow([neutralise(v) for v in row[1:]])
+            writer.writerow([neutralise(v) for v in (*row[1:], source)])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
@@ -44,5 +46,5 @@ def iter_csv(run_id: int, batch: int = 2000) -> Iterator[str]:
         last = rows[-1].id
 
 
-def rejects_csv(run_id: int) -> str:
-    return "".join(iter_csv(run_id))
+def rejects_csv(run_id: int, **kw) -> str:
+    return "".join(iter_csv(run_id, **kw))

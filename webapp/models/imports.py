@@ -31,8 +31,12 @@ RUN_STATUSES = (
 LIVE_STATUSES = ("queued", "running")
 REJECT_REASONS = (
     "syntax_error", "invalid_domain", "already_in_queue", "blacklisted", "policy_failure",
-    "opted_out_at_source", "mismatched_criteria",
+    "opted_out_at_source", "no_marketing_consent", "mismatched_criteria",
 )
+# Kept with the rejects (same table, so the run page and CSV list them) but counted as
+# skipped, not rejected: a record with no email address at the source.
+SKIP_REASONS = ("no_email",)
+ROW_REASONS = REJECT_REASONS + SKIP_REASONS
 
 # One live (queued or running) non-preview run per import: double clicks on "Import now",
 # a scheduled run racing a manual one and two dispatchers all collide on this index.
@@ -178,7 +182,7 @@ class ImportRunSeen(db.Model):
 class RejectedRow(db.Model):
     __tablename__ = "rejected_rows"
     __table_args__ = (
-        CheckConstraint(_in("reason", REJECT_REASONS), name="reason"),
+        CheckConstraint(_in("reason", ROW_REASONS), name="reason"),
         Index("ix_rejected_rows_run_id_id", "run_id", "id"),
     )
 
@@ -186,6 +190,7 @@ class RejectedRow(db.Model):
     run_id: Mapped[int] = mapped_column(ForeignKey("import_runs.id", ondelete="CASCADE"))
     source_id: Mapped[str] = mapped_column(String(255), default="")
     email: Mapped[str] = mapped_column(String(512), default="")
+    name: Mapped[str] = mapped_column(String(255), default="")
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(String(500), default="")
 

@@ -415,9 +415,19 @@ class Zoho(ProviderBase):
             body = self._json(self._get("settings/custom_views", {"module": module})) or {}
         except _ApiError as err:
             self._raise(err)
-        views = [Source(str(v["id"]), str(v.get("display_value") or v.get("name")))
-                 for v in body.get("custom_views", []) if v.get("id")]
-        return [Source("all", f"All {module.lower()}"), *views]
+        everything = Source("all", f"All {module.lower()}")
+        # Zoho's own "All Leads" view (system name ALLVIEWS) is the same records as "all":
+        # list it once, and any view name only once (the first view with that name wins).
+        seen = {everything.label.casefold()}
+        views = []
+        for v in body.get("custom_views", []):
+            label = str(v.get("display_value") or v.get("name") or "").strip()
+            if (not v.get("id") or not label or label.casefold() in seen
+                    or v.get("system_name") == "ALLVIEWS"):
+                continue
+            seen.add(label.casefold())
+            views.append(Source(str(v["id"]), label))
+        return [everything, *views]
 
     def _field_meta(self, module: str) -> list[dict[str, Any]]:
         if module not in self._fields:

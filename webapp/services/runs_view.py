@@ -16,7 +16,14 @@ from ..imports import runs as engine_runs
 from ..imports import schedule
 from ..models import ContactList, ImportRun, Integration, RecurringImport, RejectedRow
 from ..models.base import utcnow
-from ..models.imports import LIVE_STATUSES, REJECT_REASONS, RUN_STATUSES, TRIGGERS
+from ..models.imports import (
+    LIVE_STATUSES,
+    REJECT_REASONS,
+    ROW_REASONS,
+    RUN_STATUSES,
+    SKIP_REASONS,
+    TRIGGERS,
+)
 from .paging import Page, keyset
 
 STATUS_LABELS = {
@@ -37,7 +44,9 @@ REASON_LABELS = {
     "blacklisted": "On the suppression list",
     "policy_failure": "Unsubscribed in Tributary (never re-subscribed)",
     "opted_out_at_source": "Opted out at the source",
+    "no_marketing_consent": "Not subscribed to marketing at the source",
     "mismatched_criteria": "Did not match the import's criteria",
+    "no_email": "Skipped: no email address at the source",
 }
 ERROR_KIND_LABELS = {
     "auth": "Credentials refused", "rate_limited": "Rate limited",
@@ -79,7 +88,8 @@ def run_duration(run: ImportRun, now: datetime | None = None) -> float | None:
 
 
 def local_and_utc(moment: datetime | None, tz_name: str | None) -> tuple[str, str] | None:
-    """('2025-03-04 06:00 CET (Europe/Berlin)', '05:00 UTC') for a schedule slot."""
+    """('2025-03-04 06:00 CET (Europe/Berlin)', '2025-03-04 05:00 UTC') for a schedule slot;
+    the UTC part is "" when the zone is UTC itself (no time printed twice)."""
     if moment is None:
         return None
     try:
@@ -91,7 +101,8 @@ def local_and_utc(moment: datetime | None, tz_name: str | None) -> tuple[str, st
     local_text = f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
     if name != local.tzname():
         local_text += f" ({name})"
-    return local_text, f"{moment.astimezone(schedule.zone('UTC')):%Y-%m-%d %H:%M} UTC"
+    utc_text = f"{moment.astimezone(schedule.zone('UTC')):%Y-%m-%d %H:%M} UTC"
+    return local_text, "" if local.tzname() == "UTC" else utc_text
 
 
 def integration_label(integration: Integration) -> str:
@@ -159,6 +170,11 @@ def _last_and_live(import_ids: list[int]) -> tuple[dict[int, ImportRun], dict[in
                                 ImportRun.trigger_kind != "preview",
                                 ImportRun.status.in_(LIVE_STATUSES)))}
     return last, live
+
+
+def last_runs(import_ids: list[int]) -> dict[int, ImportRun]:
+    """The newest finished non-preview run of each import."""
+    return _last_and_live(import_ids)[0]
 
 
 def rows_for(integration: Integration) -> list[ImportRow]:
@@ -388,11 +404,7 @@ class RunDetails:
 
 
 def run_details(run: ImportRun) -> RunDetails:
-    by_reason = run.rejected_by_reason or {}
-    reasons = [(r, REASON_LABELS[r], int(by_reason[r])) for r in REJECT_REASONS
-               if by_reason.get(r)]
-    reasons += [(r, r.replace("_", " "), int(n)) for r, n in sorted(by_reason.items())
-                if r not in REASON_LABELS and n]
+    reasons = run_details_reasons(run)
     outcomes = [("Fetched from the source", run.fetched), ("Added", run.added),
                 ("Updated", run.updated), ("Unchanged", run.unchanged),
                 ("Skipped", run.skipped), ("Rejected", run.rejected)]
@@ -418,7 +430,39 @@ def _cursor_note(run: ImportRun, cap: int) -> str:
     return ""
 
 
-def rejects_page(run_id: int, *, after: int | None = None, before: int | None = None,
-                 size: int = 50) -> Page:
+def clean_reason(raw: str | None) -> str:
+    """A reason filter from the query string: a known reason, else "" (all rows)."""
+    return raw if raw in ROW_REASONS else ""
+
+
+def reason_choices(run: ImportRun) -> list[tuple[str, str, int]]:
+    """(reason, label, rows) the run page can filter by: the rejects by reason, then the
+    skipped rows (no email), from the run's counters (no scan of the rows)."""
+    choices = [(r, label, n) for r, label, n in run_details_reasons(run)]
+    if run.skipped:
+        choices += [(r, REASON_LABELS[r], int(run.skipped)) for r in SKIP_REASONS]
+    return choices
+
+
+def run_details_reasons(run: ImportRun) -> list[tuple[str, str, int]]:
+    by_reason = run.rejected_by_reason or {}
+    reasons = [(r, REASON_LABELS[r], int(by_reason[r])) for r in REJECT_REASONS
+               if by_reason.get(r)]
+    reasons += [(r, r.replace("_", " "), int(n)) for r, n in sorted(by_reason.items())
+                if r not in REASON_LABELS and n]
+    return reasons
+
+
+def rejects_page(run_id: int, reason: str = "", *, after: int | None = None,
+                 before: int | None = None, size: int = 50) -> Page:
+    """One keyset page of a run's kept rows (rejected and skipped), optionally of one reason."""
     stmt = select(RejectedRow).where(RejectedRow.run_id == run_id)
+    if reason:
+        stmt = stmt.where(RejectedRow.reason == reason)
     return keyset(stmt, RejectedRow.id, after=after, before=before, size=size)
+
+
+def run_source_label(run: ImportRun) -> str:
+    """'Shopify · shop.example · customers / All customers': where a run's rows came from."""
+    imp = run.recurring_import
+    return f"{integration_label(imp.integration)} · {imp.group} / {imp.source}"

@@ -5,24 +5,25 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from zoneinfo import available_timezones
 
 from flask import current_app, url_for
 from sqlalchemy import delete, select
 
-from ..customfields import CURRENCIES
+from .. import timezones
+from ..customfields import CURRENCIES, currency_choices
 from ..extensions import db
 from ..models import OAuthApp, WorkspaceSettings
 from ..security import decrypt, encrypt, mask
 
 
 @lru_cache(maxsize=1)
-def time_zones() -> tuple[str, ...]:
-    return tuple(sorted(available_timezones()))
+def time_zones() -> frozenset[str]:
+    """Every zone a form accepts (pages offer the canonical ones, see webapp/timezones.py)."""
+    return timezones.valid()
 
 
-def currencies() -> list[str]:
-    return sorted(CURRENCIES)
+def currencies() -> list[tuple[str, str]]:
+    return currency_choices()
 
 
 def validate(form) -> tuple[dict, dict[str, str]]:
