@@ -79,7 +79,10 @@ def _install_transport_rules(app: Flask) -> None:
     def _too_large(_error):
         limit = app.config["MAX_CONTENT_LENGTH"] or 0
         size = f"{limit / (1024 * 1024):g} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
-        message = f"That was too much to send at once: the limit is {size}."
+        if (request.content_length or 0) > limit:
+            message = f"That was too much to send at once: the limit is {size}."
+        else:
+            message = "That form held more than can be sent at once. Send less and try again."
         if htmx and not htmx.history_restore_request:
             return render_template("_request_too_large.html", message=message), 413
         return render_template("errors.html", code=413, message=message), 413
