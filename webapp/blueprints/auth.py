@@ -29,7 +29,7 @@ def login():
     status = 200
     email = ""
     if request.method == "POST":
-        email = request.form.get("email", "").strip().lower()
+        email = request.form.get("email", "").strip().lower()[:254]  # the column holds 254
         password = request.form.get("password", "")
         address = request.remote_addr or "unknown"
         if too_many_failures(email, address):
