@@ -90,7 +90,18 @@ def _loopback_only(real):
 
 
 def guard_network(monkeypatch) -> None:
-    """Refuse any connection off loopback (hostile form values must never reach the net)."""
+    """Refuse any connection off loopback (hostile form values must never reach the net),
+    and retry connect-time calls without waiting in between."""
+    from webapp.providers.http import HttpClient
+    from webapp.services import integrations
+
+    def interactive_http(provider: str) -> HttpClient:
+        client = real_interactive_http(provider)
+        client.sleep = lambda _seconds: None
+        return client
+
+    real_interactive_http = integrations.interactive_http
+    monkeypatch.setattr(integrations, "interactive_http", interactive_http)
     monkeypatch.setattr(socket.socket, "connect", _loopback_only(socket.socket.connect))
 
     real_getaddrinfo = socket.getaddrinfo

@@ -74,6 +74,8 @@ def shop_sim():
     sim.stop()
 
 
+ADMIN_PREFIXES = ("/settings", "/team")
+
 # Valid forms (and query strings) for the routes whose success needs one; `t` keeps names
 # unique per request.
 POST_DATA = {
@@ -172,6 +174,11 @@ def test_every_route_by_role(app, shop_sim, monkeypatch):
                 resp.close()
             walked += 1
             status = resp.status_code
+            if who == "member" and resp.mimetype == "text/html" and status != 403:
+                html = resp.get_data(as_text=True)
+                for prefix in ADMIN_PREFIXES:  # no links or forms that would answer 403
+                    if re.search(rf'(?:href|action|hx-get|hx-post)="{prefix}', html):
+                        problems.append(f"member {method} {url} links to {prefix}")
             if who == "anonymous" and access != PUBLIC:
                 ok = _is_login_redirect(resp)
             elif who == "member" and access == ADMIN:
@@ -239,6 +246,13 @@ def test_members_get_a_plain_words_403_and_no_admin_links(app):
         assert "Traceback" not in _text(resp) and "Forbidden" not in _text(resp)
     resp = _fresh(app, member.post, "/settings/", {"name": "Hijacked"})
     assert resp.status_code == 403
+    # Connect forms name Settings for the OAuth app without linking members to a 403.
+    for provider in ("shopify", "zoho", "salesforce"):
+        html = _text(_fresh(app, member.get, f"/integrations/{provider}"))
+        assert "Settings (ask an administrator of your team)" in html
+        assert 'href="/settings/' not in html
+    admin = _sign_in(app, "boss@example.com", admin=True)
+    assert 'href="/settings/#oauth-apps"' in _text(_fresh(app, admin.get, "/integrations/zoho"))
 
 
 def test_admins_see_team_and_settings_in_the_nav(app, admin):
@@ -333,6 +347,7 @@ def test_reset_password_both_ways_stops_the_old_password(app, admin):
     resp = _fresh(app, admin.post, f"/team/{ann_id}/reset", {"how": "link"})
     assert "/set-password/" in _text(resp)
     assert not _can_sign_in(app, "ann@example.com", password)
+    assert "password reset (link not used yet)" in _text(_fresh(app, admin.get, "/team/"))
 
 
 def test_deactivated_user_is_signed_out_and_cannot_sign_in(app, admin):
@@ -395,3 +410,5 @@ def test_users_cli_keeps_working(app):
     assert "cli@example.com\tadmin" in listing
     assert "gone@example.com\tmember\tdeactivated" in listing
     assert runner.invoke(args=["users", "ensure-admin"]).output == ""  # users exist already
+    short = runner.invoke(args=["users", "create", "short@example.com", "--password", "short"])
+    assert short.exit_code != 0 and "at least 12 characters" in short.output

@@ -25,6 +25,8 @@ def create_user(email: str, password: str | None, admin: bool) -> None:
     if db.session.scalar(select(User).where(User.email == email)):
         raise click.ClickException(f"A user {email} exists already.")
     generated = password is None
+    if password is not None and len(password) < 12:
+        raise click.ClickException("Use a password of at least 12 characters.")
     password = password or secrets.token_urlsafe(12)
     db.session.add(User(email=email, password_hash=hash_password(password), is_admin=admin))
     db.session.commit()

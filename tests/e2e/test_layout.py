@@ -70,6 +70,7 @@ def _seed(shopify) -> dict[str, str]:
         "dashboard": "/", "lists": "/lists/", "contacts": f"/lists/{lst.id}/contacts",
         "contact": f"/contacts/{contact.id}", "cycles": f"/lists/{lst.id}/cycles/",
         "fields": "/fields/", "suppression": "/suppression/", "settings": "/settings/",
+        "team": "/team/",
         "status": "/status/", "integrations": "/integrations/",
         "details": "/integrations/shopify", "setup": f"/imports/{imp.id}/settings",
         "mapping": f"/imports/{imp.id}/mapping", "statistics": "/imports/runs",

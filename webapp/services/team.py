@@ -49,11 +49,11 @@ def state_of(user: User, now: datetime | None = None) -> str:
     """Plain words for the Team page: active, deactivated, or waiting for a link to be used."""
     if not user.active:
         return "deactivated"
-    if user.password_token_hash and user.last_login_at is None:
+    if user.password_token_hash:
         now = now or utcnow()
-        if user.password_token_expires_at and user.password_token_expires_at > now:
-            return "invited (link not used yet)"
-        return "invited (link expired)"
+        live = user.password_token_expires_at and user.password_token_expires_at > now
+        what = "invited" if user.last_login_at is None else "password reset"
+        return f"{what} (link {'not used yet' if live else 'expired'})"
     return "active"
 
 
