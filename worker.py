@@ -91,6 +91,12 @@ class AppWorker(Worker):
                 pass
         super().request_stop(signum, frame)
 
+    def teardown(self):
+        try:  # stopping during an outage: Redis forgets the worker by its TTL anyway
+            super().teardown()
+        except REDIS_DOWN:
+            pass
+
     def set_shutdown_requested_date(self):
         try:
             super().set_shutdown_requested_date()
