@@ -271,9 +271,10 @@ class ProgressInfo:
     def percent(self) -> int | None:
         if self.of is None:
             return None
-        if self.of == 0:
+        fetched, of = self.run.fetched, self.of
+        if fetched >= of:
             return 100
-        return min(100, self.run.fetched * 100 // self.of)
+        return min(99, (fetched * 200 + of) // (2 * of))  # rounded; 100 only when all are in
 
     @property
     def label(self) -> str:
