@@ -141,8 +141,23 @@ def _map_and_import(page: Page, shots: Path, prefix: str, *, email: str,
     page.get_by_role("button", name="Import").click()
 
 
+def _lands_on_the_row_with_a_percentage(page: Page, shots: Path, total: int) -> None:
+    """After Import: the import's row is focused with its bar in view, and the bar says
+    "n of total · %" while the run goes (the source counted its records at the start)."""
+    expect(page).to_have_url(re.compile(r"/integrations/shopify#import-row-\d+$"))
+    imp = db.session.scalar(select(RecurringImport))
+    row = page.locator(f"#import-row-{imp.id}")
+    expect(row).to_be_focused()
+    bar = row.locator(".run-progress")
+    expect(bar).to_be_in_viewport()
+    expect(bar).to_contain_text(re.compile(rf"Running: \d+ of {total:,} · \d+ %"),
+                                timeout=30_000)
+    expect(bar.locator("progress")).to_have_attribute("max", "100")
+    page.screenshot(path=str(shots / "shopify_run_progress.png"), full_page=True)
+
+
 def _wait_completed(page: Page, provider: str, shots: Path, prefix: str) -> ImportRun:
-    expect(page).to_have_url(re.compile(rf"/integrations/{provider}$"))
+    expect(page).to_have_url(re.compile(rf"/integrations/{provider}(#import-row-\d+)?$"))
     bar = page.locator(".run-progress").first
     expect(bar).to_have_attribute("data-status", re.compile(r"^completed"), timeout=60_000)
     expect(bar).to_contain_text(re.compile("completed", re.I))
@@ -191,6 +206,8 @@ def test_shopify_token_connect_setup_map_import(page: Page, live_server: str, us
     page.get_by_label("Import into list").select_option(label="Shop customers")
     expect(page.get_by_label("Source")).to_have_value("all")
     expect(page.locator("#forecast")).to_contain_text("No extra fee")
+    expect(page.locator("#forecast")).to_contain_text(f"Shopify holds {PEOPLE} records, all read")
+    page.locator("#forecast").screenshot(path=str(shots / "setup_fee_box.png"))
     page.get_by_label("Source").select_option("tag:vip")
     page.get_by_label("Source").select_option("all")
     page.get_by_role("button", name="Save and assign fields").click()
@@ -209,7 +226,10 @@ def test_shopify_token_connect_setup_map_import(page: Page, live_server: str, us
     expect(page.get_by_text("Custom field loyalty_tier created.")).to_be_visible()
     field = db.session.scalar(select(CustomField).where(CustomField.name == "loyalty_tier"))
     expect(tier).to_have_value(str(field.id))
+    shopify.app.state.delay = 0.6  # each request slower: a run long enough to watch
     _map_and_import(page, shots, "shopify", email="email", tier_source="custom.loyalty_tier")
+    _lands_on_the_row_with_a_percentage(page, shots, PEOPLE)
+    shopify.app.state.delay = 0
 
     _wait_completed(page, "shopify", shots, "shopify")
     _check_contacts(page, live_server, lst.id, "loyalty_tier")
