@@ -195,7 +195,7 @@ def test_headline_and_detail_are_one_computation(app, new):
 
 
 def _sample(total, emails, done=False):
-    return import_setup.SourceSample(total, tuple((e, False) for e in emails), done)
+    return import_setup.SourceSample(total, tuple((e, "unknown") for e in emails), done)
 
 
 def test_the_sample_share_is_applied_to_the_source_count(app):
@@ -227,12 +227,28 @@ def test_unusable_repeated_opted_out_and_suppressed_emails_are_not_new(app):
     db.session.add(Suppression(kind="domain", value="blocked.org"))
     db.session.commit()
     sample = import_setup.SourceSample(None, (
-        ("a@x.org", False), ("a@x.org", False), ("", False), ("bob@", False),
-        ("c@x.org", True), ("d@blocked.org", False), ("e@x.org", False)), True)
+        ("a@x.org", "subscribed"), ("A@x.org".lower(), "unknown"), ("", "unknown"),
+        ("bob@", "unknown"), ("c@x.org", "opted_out"), ("d@blocked.org", "unknown"),
+        ("e@x.org", "subscribed"), ("f@x.org", "unknown")), True)
     new = import_setup.new_contacts(sample, None, "Magento")
-    assert new.exact and new.expected == 2
+    assert new.exact and new.expected == 3
     assert "2 without a usable email, 1 repeated, 1 opted out at the source, 1 suppressed" \
         in new.basis
+    # the consent filter "only people subscribed at the source" leaves out f@x.org
+    subscribed = import_setup.new_contacts(sample, None, "Magento", only_subscribed=True)
+    assert subscribed.expected == 2 and "1 not subscribed at the source" in subscribed.basis
+
+
+def test_a_count_that_fails_falls_back_to_the_sample(app):
+    from tests.imports.fakes import FakeProvider, people
+    from webapp.providers.base import SourceUnavailable
+
+    class Broken(FakeProvider):
+        def count_records(self, group, source, *, since=None):
+            raise SourceUnavailable("no count today")
+
+    sample = import_setup._sample_source("customers", "all", 4, 5)(Broken(people(30), 10))
+    assert sample.total is None and sample.done and len(sample.emails) == 30
 
 
 def test_update_existing_only_adds_nothing(signed_in, small_sim):

@@ -130,6 +130,11 @@ class Forecast:
     detail: str
 
     @property
+    def message(self) -> str:
+        """Headline and detail as one sentence pair (for places without the fee box)."""
+        return f"{self.headline}. {self.detail}"
+
+    @property
     def certain(self) -> bool:
         """The fee is known exactly, even when the count is not (same started blocks)."""
         return self.extra_high is not None and self.extra_low == self.extra_high

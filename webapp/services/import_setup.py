@@ -237,24 +237,29 @@ def samples(imp: RecurringImport, cols: list[rules.Column]) -> list[list[str]]:
 @dataclass(frozen=True, slots=True)
 class SourceSample:
     """What the forecast learns from the source (cached): its own count when it can give
-    one, and the first records' normalised emails ("" for none) with opt-out flags."""
+    one, and the first records' normalised emails ("" for none) with their consent state."""
 
     total: RecordCount | None
-    emails: tuple[tuple[str, bool], ...]
+    emails: tuple[tuple[str, str], ...]  # (normalised email or "", consent state)
     done: bool  # the walk ended inside the sample: it holds every record
 
 
 def _sample_source(group: str, source: str, max_pages: int, max_seconds: float):
     def call(provider) -> SourceSample:
         counter = getattr(provider, "count_records", None)
-        total = counter(group, source) if counter else None
+        try:
+            total = counter(group, source) if counter else None
+        except AuthError:
+            raise
+        except ProviderError:  # the count is a help, not a must: go on from the sample
+            total = None
         started, emails, done = time.monotonic(), [], False
         pages = provider.iter_pages(group, source, fields=[])
         try:
             for n, page in enumerate(pages, start=1):
                 for r in page.records:
                     emails.append((normalise_email(str(r.email)) if r.email else "",
-                                   r.consent == "opted_out"))
+                                   r.consent))
                 if page.done:
                     done = True
                     break
@@ -280,25 +285,30 @@ def _on_list(list_id: int | None, norms: list[str]) -> set[str]:
     return found
 
 
-def new_contacts(sample: SourceSample, list_id: int | None, what: str) -> NewContacts:
+def new_contacts(sample: SourceSample, list_id: int | None, what: str, *,
+                 only_subscribed: bool = False) -> NewContacts:
     """The new contacts of a first run on `list_id`: the sample's emails that would be added
-    (a usable email, not opted out, not suppressed, not yet on the list, counted once),
-    exact when the sample is the whole source, else extrapolated to the source's count."""
+    (a usable email, not opted out, not suppressed, not yet on the list, counted once; with
+    `only_subscribed`, only people subscribed at the source), exact when the sample is the
+    whole source, else extrapolated to the source's count."""
     emails, domains = load_suppressions(db.session)
-    usable = [(norm, opted) for norm, opted in sample.emails if norm and not check_email(norm)]
+    usable = [(norm, consent) for norm, consent in sample.emails
+              if norm and not check_email(norm)]
     on_list = _on_list(list_id, sorted({norm for norm, _ in usable}))
     why: Counter = Counter()
     why["without a usable email"] = len(sample.emails) - len(usable)
     fresh: set[str] = set()
-    for norm, opted in usable:
+    for norm, consent in usable:
         if norm in fresh:
             why["repeated"] += 1
         elif norm in on_list:
             why["already on the list"] += 1
-        elif opted:
+        elif consent == "opted_out":
             why["opted out at the source"] += 1
         elif norm in emails or norm.rpartition("@")[2] in domains:
             why["suppressed"] += 1
+        elif only_subscribed and consent != "subscribed":
+            why["not subscribed at the source"] += 1
         else:
             fresh.add(norm)
     read, new = len(sample.emails), len(fresh)
@@ -319,15 +329,17 @@ def new_contacts(sample: SourceSample, list_id: int | None, what: str) -> NewCon
 
 
 def estimate(integration: Integration, group: str, source: str, criteria: str,
-             *, list_id: int | None = None, max_pages: int = 4,
+             *, list_id: int | None = None, only_subscribed: bool = False, max_pages: int = 4,
              max_seconds: float = 2.5) -> Forecast:
     """The fee forecast of a first run: the source's count (one request), its first pages
-    compared with the target list, and the fee at the expected, fewest and most additions."""
+    compared with the target list, and the fee at the expected, fewest and most additions.
+    `only_subscribed` is the import's consent filter "only people subscribed at the source"."""
     if criteria == "update_only":
         return forecast(NewContacts.exactly(0, "Update existing only adds no contacts."))
-    sample = _ask(integration, f"count:{group}:{source}",
+    sample = _ask(integration, f"sample:{group}:{source}",
                   _sample_source(group, source, max_pages, max_seconds))
-    return forecast(new_contacts(sample, list_id, label(integration)))
+    return forecast(new_contacts(sample, list_id, label(integration),
+                                 only_subscribed=only_subscribed))
 
 
 # ----------------------------------------------------------------- the setup form
