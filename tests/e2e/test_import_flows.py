@@ -258,7 +258,8 @@ def test_salesforce_oauth_setup_map_import(page: Page, live_server: str, user, a
     page.get_by_label("Update existing only").check()
     expect(page.locator("#forecast")).to_contain_text("adds no contacts")
     page.get_by_label("Add and update").check()
-    expect(page.locator("#forecast")).to_contain_text("records with an email")
+    expect(page.locator("#forecast")).to_contain_text(
+        f"Salesforce holds {PEOPLE} records, all read")
     page.get_by_label("Run at").select_option(label="Daily at 06:00")
     page.get_by_label("I confirm we have permission to email these contacts").check()
     page.get_by_role("button", name="Save and assign fields").click()
