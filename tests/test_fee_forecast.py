@@ -274,3 +274,11 @@ def test_the_plan_bar_is_amber_from_90_percent_and_red_past_the_limit(signed_in)
         # the browser's own colouring agrees: optimum below low, amber up to high
         assert 'low="90"' in meter and 'high="100"' in meter and 'optimum="0"' in meter
         assert f'value="{count}"' in meter
+
+
+def test_the_percentage_beside_the_bar_never_runs_ahead_of_its_colour(signed_in):
+    _plan(1000)
+    make_contacts(make_list("Customers"), 896)  # 89.6 %: still green, so "89 %"
+    page = signed_in.get("/settings/").get_data(as_text=True)
+    assert re.search(r"896</span>\s+of 1,000 subscribed contacts \(89 %\)", page)
+    assert 'data-level="ok"' in page

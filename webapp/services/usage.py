@@ -47,9 +47,10 @@ class Usage:
 
     @property
     def percent(self) -> int:
+        """Rounded down, so the figure never reaches 90 or 100 before the bar's colour does."""
         if self.limit <= 0:
             return 100 if self.subscribed else 0
-        return round(100 * self.subscribed / self.limit)
+        return 100 * self.subscribed // self.limit
 
 
 def extension_blocks(subscribed: int, limit: int) -> int:
