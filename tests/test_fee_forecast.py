@@ -132,8 +132,7 @@ def test_a_source_that_cannot_count_says_at_least(signed_in, big_sim):
     tag = next(s.id for s in import_setup.sources(shop, "customers") if s.id.startswith("tag:"))
     html = _box(signed_in, shop, source=tag)
     result = import_setup.estimate(shop, "customers", tag, "add_update")
-    assert (f"cannot count this source, so only its first {result.new.low:,} records were "
-            "read") in html
+    assert f"cannot count this source; its first pages hold {result.new.low:,} records" in html
     assert result.new.high is None and result.extra_high is None
     assert result.new.low == result.new.expected > 100
     assert _headline(html) == f"At least {result.extra_low:,.2f} USD more this billing cycle"

@@ -245,6 +245,8 @@ class SourceSample:
 
 
 def _sample_source(group: str, source: str, max_pages: int, max_seconds: float):
+    """The provider call that counts the source and reads its first pages (for `_ask`)."""
+
     def call(provider) -> SourceSample:
         counter = getattr(provider, "count_records", None)
         try:
@@ -276,6 +278,7 @@ def _sample_source(group: str, source: str, max_pages: int, max_seconds: float):
 
 
 def _on_list(list_id: int | None, norms: list[str]) -> set[str]:
+    """Which of the normalised emails the list holds already (in chunks of 500)."""
     if not list_id or not norms:
         return set()
     found: set[str] = set()
@@ -317,8 +320,8 @@ def new_contacts(sample: SourceSample, list_id: int | None, what: str, *,
     if sample.done:
         return NewContacts.exactly(new, f"{what} holds {read:,} records, all read: {judged}.")
     if sample.total is None:
-        return NewContacts(new, new, None, f"{what} cannot count this source, so only its "
-                                           f"first {read:,} records were read: {judged}.")
+        return NewContacts(new, new, None, f"{what} cannot count this source; its first "
+                                           f"pages hold {read:,} records: {judged}.")
     total = max(sample.total.total, read)
     rest = total - read
     expected = new + (round(rest * new / read) if read else rest)
