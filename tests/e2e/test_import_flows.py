@@ -251,6 +251,9 @@ def test_salesforce_oauth_setup_map_import(page: Page, live_server: str, user, a
 
     expect(page.get_by_role("heading", name="Set up recurring imports")).to_be_visible()
     page.get_by_label("Import into list").select_option(label="Create a new list…")
+    # the list options (and the fee box) reload on that change: type the name once they
+    # are in, or the swap empties the field again
+    page.wait_for_load_state("networkidle")
     page.get_by_label("Name of the new list").fill("Salesforce contacts")
     page.get_by_label("Group").select_option(label="Contacts")
     expect(page.get_by_label("Source")).to_contain_text("Lead source: Web")
