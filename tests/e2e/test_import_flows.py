@@ -250,10 +250,11 @@ def test_salesforce_oauth_setup_map_import(page: Page, live_server: str, user, a
     page.get_by_role("button", name="Log in with Salesforce").click()
 
     expect(page.get_by_role("heading", name="Set up recurring imports")).to_be_visible()
-    page.get_by_label("Import into list").select_option(label="Create a new list…")
-    # the list options (and the fee box) reload on that change: type the name once they
-    # are in, or the swap empties the field again
-    page.wait_for_load_state("networkidle")
+    # the list options reload on that change: type the name once they are in, or the swap
+    # empties the field again (a race that shows under load)
+    with page.expect_response(lambda r: "/imports/list-options" in r.url):
+        page.get_by_label("Import into list").select_option(label="Create a new list…")
+    expect(page.locator("#list-options")).to_be_visible()
     page.get_by_label("Name of the new list").fill("Salesforce contacts")
     page.get_by_label("Group").select_option(label="Contacts")
     expect(page.get_by_label("Source")).to_contain_text("Lead source: Web")
