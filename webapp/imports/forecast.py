@@ -134,11 +134,6 @@ class Forecast:
         """Headline and detail as one sentence pair (for places without the fee box)."""
         return f"{self.headline}. {self.detail}"
 
-    @property
-    def certain(self) -> bool:
-        """The fee is known exactly, even when the count is not (same started blocks)."""
-        return self.extra_high is not None and self.extra_low == self.extra_high
-
 
 def _money(amount: Decimal, currency: str) -> str:
     return f"{amount:,.2f} {currency}"
