@@ -635,7 +635,8 @@ class Magento(ProviderBase):
         groups = list(self._source_filter(source))
         if since is not None:
             groups.append([("updated_at", "gteq", format_time(since))])
-        body = self._get("customers/search", _criteria(groups, [], 1))
+        sorts = [("updated_at", "ASC"), ("entity_id", "ASC")]  # the walk's order: one index
+        body = self._get("customers/search", _criteria(groups, sorts, 1))
         total = body.get("total_count") if isinstance(body, dict) else None
         if isinstance(total, bool) or not str(total).isdigit():
             raise SourceUnavailable("Magento sent a customer count of an unexpected shape.")
