@@ -223,6 +223,7 @@ class Query:
     where: Callable[[Person], bool] | None
     order: list[tuple[str, bool, bool]]  # (field, descending, nulls_last)
     limit: int | None
+    count: bool = False  # SELECT COUNT(): totalSize only, no records
 
 
 class _Parser:
@@ -286,7 +287,8 @@ class _Parser:
     def parse(self) -> Query:
         self.expect("SELECT")
         names: list[tuple[str, int]] = []
-        while True:
+        count = self._count_call()
+        while not count:
             kind, text, pos = self.take()
             if kind != "name" or "." in text or text.upper() in {"FROM", "FIELDS"}:
                 self.fail(pos, f"unexpected token: '{text}'")
@@ -302,6 +304,12 @@ class _Parser:
                            f"\n{self.text}\n{' ' * pos}^\nERROR at Row:1:Column:{pos + 1}\n"
                            f"sObject type '{obj}' is not supported.")
         obj = canonical
+        if count:
+            where = self.condition(obj) if self.keyword("WHERE") else None
+            tok = self.peek()
+            if tok is not None:  # ORDER BY and the rest make no sense on a bare count
+                self.fail(tok[2], f"unexpected token: '{tok[1]}'")
+            return Query(obj, [], where, [], None, count=True)
         select = []
         for name, pos in names:
             real = self.meta(obj, name, pos)["name"]
@@ -341,6 +349,23 @@ class _Parser:
         if tok is not None:
             self.fail(tok[2], f"unexpected token: '{tok[1]}'")
         return Query(obj, select, where, order, limit)
+
+    def _count_call(self) -> bool:
+        """`COUNT()` as the whole field list (Salesforce refuses it beside other fields)."""
+        tok = self.peek()
+        if not (tok and tok[0] == "name" and tok[1].upper() == "COUNT"):
+            return False
+        nxt = self.tokens[self.i + 1] if self.i + 1 < len(self.tokens) else None
+        if not (nxt and nxt[1] == "("):
+            return False
+        self.i += 2
+        kind, text, pos = self.take()
+        if text != ")":
+            self.fail(pos, f"unexpected token: '{text}'")
+        tok = self.peek()
+        if tok and tok[1] == ",":
+            self.fail(tok[2], "unexpected token: ','")
+        return True
 
     def condition(self, obj: str) -> Callable[[Person], bool]:
         """Terms joined by AND or by OR; mixing both without parentheses is malformed."""
@@ -741,6 +766,8 @@ class SalesforceApp:
             st.batch_headers.append(header)
             query = parse_soql(text, st.fields())
             rows = [p for p in st.people if query.where is None or query.where(p)]
+        if query.count:
+            return _json({"totalSize": len(rows), "done": True, "records": []})
         for name, desc, nulls_last in reversed(query.order):
             present = [p for p in rows if value(p, query.obj, name) is not None]
             absent = [p for p in rows if value(p, query.obj, name) is None]

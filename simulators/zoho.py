@@ -408,6 +408,8 @@ class ZohoApp:
             return self.custom_views(req, scopes)
         if len(parts) == 3 and req.method == "GET":
             return self.records(req, scopes, parts[2])
+        if len(parts) == 5 and parts[3:] == ["actions", "count"] and req.method == "GET":
+            return self.count(req, scopes, parts[2])
         return _error(404, "INVALID_URL_PATTERN",
                       "Please check if the URL trying to access is a correct one")
 
@@ -550,6 +552,20 @@ class ZohoApp:
                 if more else None}
         data = [s.render(module, p, fields) for p in chunk]
         return _json({"data": data, "info": info})
+
+
+    def count(self, req: Request, scopes, module: str) -> Response:
+        """`GET /crm/v8/{module}/actions/count[?cvid=…]` → `{"count": N}`; leads converted
+        to contacts are left out as in the records list."""
+        if module not in ("Contacts", "Leads"):
+            return _error(400, "INVALID_MODULE", "the module name given seems to be invalid",
+                          {"resource_path_index": 0})
+        if not self._scope_ok(scopes, f"ZohoCRM.modules.{module.lower()}.READ"):
+            return _error(401, "OAUTH_SCOPE_MISMATCH", "invalid oauth scope to access this URL")
+        cvid = req.args.get("cvid")
+        if cvid and _view_filter(module, cvid) is None:
+            return _error(400, "INVALID_DATA", "invalid data", {"param_name": "cvid"})
+        return _json({"count": len(self.state.ordered(module, "false", cvid, "id", False))})
 
 
 def create_app(people: list[Person], **options: Any) -> ZohoApp:

@@ -88,5 +88,5 @@ def test_fee_forecast_counts_blocks_in_words(app):
 
     make_contacts(make_list("Full"), 2400)
     one = forecast(600).message  # 3,000 against 2,500: one started block
-    assert "1 extension block," in one and "block(s)" not in one
-    assert "2 extension blocks," in forecast(1200).message
+    assert "1 started block of 1,000 ×" in one and "block(s)" not in one
+    assert "2 started blocks of 1,000 ×" in forecast(1200).message

@@ -238,7 +238,7 @@ def test_import_enables_the_schedule_and_starts_the_first_run(signed_in, imp, us
     resp = signed_in.post(f"/imports/{imp.id}/mapping/import",
                           {"ignore_sent": "1", "ignore_unmapped": "on"}, htmx=True)
     assert resp.status_code == 204
-    assert resp.headers["HX-Redirect"] == "/integrations/shopify"
+    assert resp.headers["HX-Redirect"] == f"/integrations/shopify#import-row-{imp.id}"
     db.session.expire_all()
     row = db.session.get(RecurringImport, imp.id)
     assert row.state == "active" and row.next_run_at is not None and row.ignore_unmapped
@@ -248,6 +248,7 @@ def test_import_enables_the_schedule_and_starts_the_first_run(signed_in, imp, us
     resp = signed_in.post(f"/imports/{imp.id}/mapping/import",
                           {"ignore_sent": "1", "ignore_unmapped": "on"})
     assert resp.status_code == 303
+    assert resp.headers["Location"].endswith(f"/integrations/shopify#import-row-{imp.id}")
     assert len(db.session.scalars(select(ImportRun)).all()) == 1
 
 

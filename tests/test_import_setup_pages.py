@@ -198,7 +198,7 @@ def test_sources_partial_follows_the_group(signed_in, shop):
 def test_forecast_says_no_extra_fee_or_the_fee(signed_in, shop):
     url = f"/integrations/{shop.id}/imports/forecast?group=customers&source=all"
     page = _html(signed_in.htmx_get(url + "&criteria=add_update"))
-    assert "No extra fee" in page and "holds 29 records with an email" in page
+    assert "No extra fee" in page and "holds 30 records, all read: 24 would be new" in page
     settings = WorkspaceSettings.get()
     settings.subscriber_limit = 10
     db.session.commit()

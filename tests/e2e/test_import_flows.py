@@ -146,8 +146,23 @@ def _map_and_import(page: Page, shots: Path, prefix: str, *, email: str,
     page.get_by_role("button", name="Import").click()
 
 
+def _lands_on_the_row_with_a_percentage(page: Page, shots: Path, total: int) -> None:
+    """After Import: the import's row is focused with its bar in view, and the bar says
+    "n of total · %" while the run goes (the source counted its records at the start)."""
+    expect(page).to_have_url(re.compile(r"/integrations/shopify#import-row-\d+$"))
+    imp = db.session.scalar(select(RecurringImport))
+    row = page.locator(f"#import-row-{imp.id}")
+    expect(row).to_be_focused()
+    bar = row.locator(".run-progress")
+    expect(bar).to_be_in_viewport()
+    expect(bar).to_contain_text(re.compile(rf"Running: \d+ of {total:,} · \d+ %"),
+                                timeout=30_000)
+    expect(bar.locator("progress")).to_have_attribute("max", "100")
+    page.screenshot(path=str(shots / "shopify_run_progress.png"), full_page=True)
+
+
 def _wait_completed(page: Page, provider: str, shots: Path, prefix: str) -> ImportRun:
-    expect(page).to_have_url(re.compile(rf"/integrations/{provider}$"))
+    expect(page).to_have_url(re.compile(rf"/integrations/{provider}(#import-row-\d+)?$"))
     bar = page.locator(".run-progress").first
     expect(bar).to_have_attribute("data-status", re.compile(r"^completed"), timeout=60_000)
     expect(bar).to_contain_text(re.compile("completed", re.I))
@@ -196,6 +211,8 @@ def test_shopify_token_connect_setup_map_import(page: Page, live_server: str, us
     page.get_by_label("Import into list").select_option(label="Shop customers")
     expect(page.get_by_label("Source")).to_have_value("all")
     expect(page.locator("#forecast")).to_contain_text("No extra fee")
+    expect(page.locator("#forecast")).to_contain_text(f"Shopify holds {PEOPLE} records, all read")
+    page.locator("#forecast").screenshot(path=str(shots / "setup_fee_box.png"))
     page.get_by_label("Source").select_option("tag:vip")
     page.get_by_label("Source").select_option("all")
     page.get_by_role("button", name="Save and assign fields").click()
@@ -214,7 +231,10 @@ def test_shopify_token_connect_setup_map_import(page: Page, live_server: str, us
     expect(page.get_by_text("Custom field loyalty_tier created.")).to_be_visible()
     field = db.session.scalar(select(CustomField).where(CustomField.name == "loyalty_tier"))
     expect(tier).to_have_value(str(field.id))
+    shopify.app.state.delay = 0.6  # each request slower: a run long enough to watch
     _map_and_import(page, shots, "shopify", email="email", tier_source="custom.loyalty_tier")
+    _lands_on_the_row_with_a_percentage(page, shots, PEOPLE)
+    shopify.app.state.delay = 0
 
     _wait_completed(page, "shopify", shots, "shopify")
     _check_contacts(page, live_server, lst.id, "loyalty_tier")
@@ -235,7 +255,11 @@ def test_salesforce_oauth_setup_map_import(page: Page, live_server: str, user, a
     page.get_by_role("button", name="Log in with Salesforce").click()
 
     expect(page.get_by_role("heading", name="Set up recurring imports")).to_be_visible()
-    page.get_by_label("Import into list").select_option(label="Create a new list…")
+    # the list options reload on that change: type the name once they are in, or the swap
+    # empties the field again (a race that shows under load)
+    with page.expect_response(lambda r: "/imports/list-options" in r.url):
+        page.get_by_label("Import into list").select_option(label="Create a new list…")
+    expect(page.locator("#list-options")).to_be_visible()
     page.get_by_label("Name of the new list").fill("Salesforce contacts")
     page.get_by_label("Group").select_option(label="Contacts")
     expect(page.get_by_label("Source")).to_contain_text("Lead source: Web")
@@ -243,7 +267,8 @@ def test_salesforce_oauth_setup_map_import(page: Page, live_server: str, user, a
     page.get_by_label("Update existing only").check()
     expect(page.locator("#forecast")).to_contain_text("adds no contacts")
     page.get_by_label("Add and update").check()
-    expect(page.locator("#forecast")).to_contain_text("records with an email")
+    expect(page.locator("#forecast")).to_contain_text(
+        f"Salesforce holds {PEOPLE} records, all read")
     page.get_by_label("Run at").select_option(label="Daily at 06:00")
     page.get_by_label("I confirm we have permission to email these contacts").check()
     page.get_by_role("button", name="Save and assign fields").click()

@@ -84,7 +84,8 @@ def test_forecast_tells_what_enabling_would_cost(app):
     assert forecast.forecast(2000).extra_fee == 0
     ahead = forecast.forecast(2501)
     assert (ahead.after.over, ahead.after.blocks, ahead.extra_fee) == (1, 1, Decimal("12.50"))
-    assert "over your plan limit" in ahead.message
+    assert ahead.headline == "12.50 USD more this billing cycle"
+    assert "1 over the limit of 2,500: 1 started block of 1,000" in ahead.detail
     assert forecast.forecast(4501).after.blocks == 3
 
 

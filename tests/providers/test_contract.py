@@ -125,3 +125,33 @@ def test_updated_at_is_aware_utc_comparable(case):
     stamps = [r.updated_at for p in pages for r in p.records]
     assert all(s.tzinfo is not None for s in stamps)
     assert max(stamps) <= datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def test_the_source_counts_what_the_walk_yields(case):
+    """The fee forecast and the progress percentage rely on the source's own count."""
+    counted = case.provider().count_records(case.group, case.source)
+    assert counted is not None and counted.exact
+    assert counted.total == len(case.expected_ids()) == len(ids_of(walk(case.provider(), case)))
+
+
+def test_the_count_since_a_mark_is_the_changed_ones_or_unknown(case):
+    mark = walk(case.provider(), case)[-1].high_water
+    changed_at = mark + timedelta(days=3)
+    case.touch([5, 77, 300], changed_at)
+    counted = case.provider().count_records(case.group, case.source,
+                                            since=mark + timedelta(seconds=1))
+    assert counted is None or counted.total == 3
+
+
+def test_every_group_and_source_is_counted_as_walked_or_not_at_all(case):
+    provider = case.provider()
+    counted_some = 0
+    for group in provider.groups():
+        for source in provider.sources(group.id):
+            counted = provider.count_records(group.id, source.id)
+            if counted is None:
+                continue
+            walked = sum(len(p.records) for p in provider.iter_pages(group.id, source.id))
+            assert counted.total == walked, (group.id, source.id)
+            counted_some += 1
+    assert counted_some >= 1

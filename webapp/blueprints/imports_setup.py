@@ -148,16 +148,18 @@ def list_options(integration_id: int):
 
 @bp.get("/integrations/<int:integration_id>/imports/forecast")
 def forecast(integration_id: int):
-    """The list-extension fee forecast for the chosen group, source and criteria."""
+    """The list-extension fee forecast for the chosen list, group, source and criteria."""
     integration = _integration_or_404(integration_id)
     group = (request.args.get("group") or "").strip()
     source = (request.args.get("source") or "").strip()
     criteria = request.args.get("criteria") or "add_update"
+    list_id = request.args.get("list_id", type=int)  # none yet, or a new list: nothing on it
     result, trouble = None, None
     if group and source:
         try:
             if source in {s.id for s in service.sources(integration, group)}:
-                result = service.estimate(integration, group, source, criteria)
+                result = service.estimate(integration, group, source, criteria,
+                                          list_id=list_id)
         except service.SourceTrouble as exc:
             trouble = exc
     template = "imports_setup/_forecast.html" if wants_partial() else \
@@ -338,7 +340,8 @@ def preview(import_id: int):
 @bp.post("/imports/<int:import_id>/mapping/import")
 def start(import_id: int):
     """Import: refuse without Email or with "?" columns unless ignored; else save, enable
-    the schedule, start the first run and go to the integration's details page."""
+    the schedule, start the first run and go to its row on the integration's details page
+    (the anchor scrolls the row with the progress bar into view; operations.js focuses it)."""
     imp = _import_or_404(import_id)
     cols, _mapping, fields = _grid(imp, 200 if wants_partial() else 502)
     if "ignore_unmapped" in request.form or request.form.get("ignore_sent"):
@@ -352,4 +355,4 @@ def start(import_id: int):
     run = service.start_import(imp, cols, current_user.id)
     flash(f"Import into {imp.list.name} started"
           f"{f' (run #{run.id})' if run else ''}; it then runs every 24 hours.", "success")
-    return _redirect(_details_url(imp))
+    return _redirect(f"{_details_url(imp)}#import-row-{imp.id}")  # its row, bar in view

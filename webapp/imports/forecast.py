@@ -97,29 +97,113 @@ def cycle_fee(now: datetime | None = None) -> Decimal:
 
 
 @dataclass(frozen=True, slots=True)
+class NewContacts:
+    """How many contacts an import would add: surely `low`, most likely `expected`, at most
+    `high` (None when nothing bounds it), and in plain words how that is known."""
+
+    low: int
+    expected: int
+    high: int | None
+    basis: str
+
+    @classmethod
+    def exactly(cls, count: int, basis: str = "") -> NewContacts:
+        count = max(0, int(count))
+        return cls(count, count, count, basis)
+
+    @property
+    def exact(self) -> bool:
+        return self.high is not None and self.high == self.low
+
+
+@dataclass(frozen=True, slots=True)
 class Forecast:
+    """The fee box: every figure and both sentences come from this one computation."""
+
+    new: NewContacts
     now: Overage  # where the workspace stands
-    after: Overage  # with the estimated new contacts
-    extra_fee: Decimal  # what enabling the import would add this cycle
+    after: Overage  # with the expected new contacts
+    already_due: Decimal  # this cycle's fee before the import (the larger of now and recorded)
+    extra_fee: Decimal  # what the import adds this cycle, at the expected count
+    extra_low: Decimal  # ... at the surely-added count
+    extra_high: Decimal | None  # ... at the most it can add (None: unbounded)
+    headline: str
+    detail: str
 
     @property
     def message(self) -> str:
-        if self.after.over <= 0:
-            return (f"Within your plan: about {self.after.count:,} of "
-                    f"{self.after.limit:,} subscribers.")
-        return (f"About {self.after.over:,} contacts over your plan limit of "
-                f"{self.after.limit:,}: {self.after.blocks} extension "
-                f"block{'s' if self.after.blocks != 1 else ''}, "
-                f"{self.after.currency} {self.after.fee:.2f} this cycle "
-                f"({self.after.currency} {self.extra_fee:.2f} more than now).")
+        """Headline and detail as one sentence pair (for places without the fee box)."""
+        return f"{self.headline}. {self.detail}"
 
 
-def forecast(estimated_new: int, now: datetime | None = None) -> Forecast:
-    """What enabling an import that adds about `estimated_new` contacts would cost."""
+def _money(amount: Decimal, currency: str) -> str:
+    return f"{amount:,.2f} {currency}"
+
+
+def _blocks(n: int) -> str:
+    return f"{n} started block{'s' if n != 1 else ''} of 1,000"
+
+
+def _headline(new: NewContacts, already: Decimal, extra: Decimal, low: Decimal,
+              high: Decimal | None, currency: str) -> str:
+    if high is not None and low == high:
+        if extra > 0:
+            return f"{_money(extra, currency)} more this billing cycle"
+        if already > 0:
+            return (f"No extra fee this billing cycle: the {_money(already, currency)} already "
+                    "due covers this import")
+        return "No extra fee this billing cycle"
+    if high is None:
+        if low > 0:
+            return f"At least {_money(low, currency)} more this billing cycle"
+        return (f"No extra fee for the {new.low:,} new contacts counted so far; the source may "
+                "hold more, which could cost more")
+    if extra > 0:
+        return (f"About {_money(extra, currency)} more this billing cycle (between "
+                f"{_money(low, currency)} and {_money(high, currency)})")
+    return f"Probably no extra fee this billing cycle (at most {_money(high, currency)} more)"
+
+
+def _detail(new: NewContacts, now: Overage, after: Overage, already: Decimal) -> str:
+    if new.exact:
+        adds = f"{new.expected:,} new contact{'s' if new.expected != 1 else ''}"
+    elif new.high is None:
+        adds = f"at least {new.low:,} new contacts"
+    else:
+        adds = f"about {new.expected:,} new contacts ({new.low:,} to {new.high:,})"
+    text = f"Now {now.count:,} of {now.limit:,} subscribers"
+    if already > 0:
+        text += f"; {_money(already, now.currency)} already due this cycle"
+    text += f". This import adds {adds}: "
+    about = "" if new.exact else "about "
+    if after.over <= 0:
+        text += f"{about}{after.count:,} of {after.limit:,}, within the plan."
+    else:
+        text += (f"{about}{after.count:,} subscribers, {after.over:,} over the limit of "
+                 f"{after.limit:,}: {_blocks(after.blocks)} × {_money(after.price, after.currency)}"
+                 f" = {_money(after.fee, after.currency)} this cycle.")
+    return text
+
+
+def forecast(new: NewContacts | int, now: datetime | None = None) -> Forecast:
+    """What enabling an import that adds `new` contacts (a count, or a range with the
+    expected figure) would cost this billing cycle; headline and detail included."""
+    if not isinstance(new, NewContacts):
+        new = NewContacts.exactly(new)
     settings = WorkspaceSettings.get()
     count = subscriber_count()
     here = overage_for(count, settings, now)
-    there = overage_for(count + max(0, int(estimated_new)), settings, now)
-    recorded = cycle_fee(now)
-    base = max(here.fee, recorded)
-    return Forecast(here, there, max(Decimal("0"), there.fee - base))
+    already = max(here.fee, cycle_fee(now))
+
+    def extra(n: int) -> tuple[Overage, Decimal]:
+        there = overage_for(count + max(0, n), settings, now)
+        return there, max(Decimal("0"), there.fee - already)
+
+    after, extra_fee = extra(new.expected)
+    _, extra_low = extra(new.low)
+    extra_high = None if new.high is None else extra(new.high)[1]
+    return Forecast(
+        new, here, after, already, extra_fee, extra_low, extra_high,
+        _headline(new, already, extra_fee, extra_low, extra_high, settings.currency),
+        _detail(new, here, after, already),
+    )

@@ -267,6 +267,8 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
             integration, on_credentials=on_credentials,
             refresh_lock=lambda: credentials.refresh_lock(integration_id),
         )
+        if not preview and run.pages == 0 and cursor is None:
+            _record_source_total(run_id, provider, group, source, since)
         pages = provider.iter_pages(group, source, since=since, cursor=cursor,
                                     fields=mapping.fetch_fields() or None)
         try:
@@ -344,6 +346,24 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
     if status == "completed":
         status = finished_status(progress)
     return _finish(run_id, lease, import_id, status, progress)
+
+
+def _record_source_total(run_id: int, provider, group: str, source: str, since) -> None:
+    """Keep the source's own count of what this walk reads (the progress percentage); a
+    source that cannot count, or fails to, leaves it unknown and the run goes on."""
+    counter = getattr(provider, "count_records", None)
+    try:
+        counted = counter(group, source, since=since) if counter else None
+    except AuthError:
+        raise
+    except ProviderError as exc:
+        log.info("import run %s: the source could not count its records (%s)", run_id,
+                 exc.reason)
+        counted = None
+    if counted is not None:
+        db.session.execute(update(ImportRun).where(ImportRun.id == run_id)
+                           .values(source_total=counted.total))
+        db.session.commit()
 
 
 def _finish(run_id: int, lease: str, import_id: int, status: str, progress: Progress) -> str:

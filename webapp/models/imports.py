@@ -134,6 +134,8 @@ class ImportRun(db.Model):
     rejected_by_reason: Mapped[dict] = mapped_column(JSONType, default=dict)
     warnings: Mapped[int] = mapped_column(default=0)
     pages: Mapped[int] = mapped_column(default=0)
+    # the source's own count of the records this run walks (progress %); None: not known
+    source_total: Mapped[int | None] = mapped_column()
     # timings and liveness
     queued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

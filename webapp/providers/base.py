@@ -79,6 +79,15 @@ class Page:
     done: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class RecordCount:
+    """How many records a source holds by the source's own count (with or without an
+    email). `exact` is False when the source only vouches for a lower bound."""
+
+    total: int
+    exact: bool = True
+
+
 # ---------------------------------------------------------------------------- errors
 
 
@@ -174,3 +183,9 @@ class Provider(Protocol):
         """Stream pages of records changed at or after `since` (all when None), resuming
         after `cursor` when given. `fields` names extra source fields to fetch; a name the
         source no longer has raises SchemaError."""
+
+    def count_records(
+        self, group: str, source: str, *, since: datetime | None = None
+    ) -> RecordCount | None:
+        """The source's own count of the records `iter_pages(group, source, since=since)`
+        walks, from one cheap request; None when the API cannot count that selection."""

@@ -30,6 +30,7 @@ from .base import (
     ProviderError,
     RateLimited,
     Record,
+    RecordCount,
     SchemaError,
     Source,
     SourceUnavailable,
@@ -576,3 +577,23 @@ class Salesforce(ProviderBase):
             log.info("Salesforce session renewed%s",
                      " (refresh token rotated)" if payload.get("refresh_token") else "")
             self.hand_back(new)
+
+    # -- counting
+    def count_records(self, group: str, source: str, *,
+                      since: datetime | None = None) -> RecordCount | None:
+        """`SELECT COUNT() FROM …` over the walk's own filters: Salesforce answers with
+        `totalSize` and no records."""
+        obj = self._object(group)
+        lead_source = self._lead_source(source)
+        where = []
+        if since is not None:
+            where.append(f"SystemModstamp >= {soql_datetime(since)}")
+        if obj == "Lead":
+            where.append("IsConverted = false")
+        if lead_source is not None:
+            where.append(f"LeadSource = {soql_string(lead_source)}")
+        soql = f"SELECT COUNT() FROM {obj}" + (" WHERE " + " AND ".join(where) if where else "")
+        total = self._get("query", params={"q": soql}).get("totalSize")
+        if isinstance(total, bool) or not isinstance(total, int):
+            raise SourceUnavailable("Salesforce sent a record count of an unexpected shape.")
+        return RecordCount(total)

@@ -26,6 +26,7 @@ from .base import (
     ProviderError,
     RateLimited,
     Record,
+    RecordCount,
     SchemaError,
     Source,
     SourceUnavailable,
@@ -662,6 +663,23 @@ class Shopify(ProviderBase):
             updated_at=_parse_time(c.get("updated_at")),
             fields=fields,
         )
+
+    # ------------------------------------------------------------- counting
+
+    def count_records(self, group: str, source: str, *,
+                      since: datetime | None = None) -> RecordCount | None:
+        """All customers (changed since `since`) by `customers/count.json`; a tag source has
+        no REST count (the endpoint filters by dates only), so None."""
+        self._check_group(group)
+        if self._tag_of(source) is not None:
+            return None
+        params = {"updated_at_min": _iso(since)} if since is not None else {}
+        url = f"{self.api}/customers/count.json"
+        resp = self._call("GET", f"{url}?{urlencode(params)}" if params else url)
+        count = (resp.json() or {}).get("count")
+        if isinstance(count, bool) or not isinstance(count, int | str) or not str(count).isdigit():
+            raise SourceUnavailable("Shopify sent a customer count of an unexpected shape.")
+        return RecordCount(int(count))
 
 
 def _convert(metafield: dict, type_name: str) -> Any:

@@ -29,6 +29,7 @@ from .base import (
     ProviderError,
     RateLimited,
     Record,
+    RecordCount,
     SchemaError,
     Source,
     SourceUnavailable,
@@ -561,6 +562,24 @@ class Zoho(ProviderBase):
             if i == 0:
                 info["more_records"] = bool(page_info.get("more_records"))
         return [merged[r] for r in order], info
+
+    # ----------------------------------------------------------------- counting
+    def count_records(self, group: str, source: str, *,
+                      since: datetime | None = None) -> RecordCount | None:
+        """The module's (or custom view's) record count from `GET /{module}/actions/count`;
+        None for `since`, which that endpoint cannot filter by."""
+        module = self._module(group)
+        if since is not None:
+            return None
+        params = {} if source == "all" else {"cvid": source}
+        try:
+            body = self._json(self._get(f"{module}/actions/count", params)) or {}
+        except _ApiError as err:
+            self._raise(err)
+        count = body.get("count", 0)  # an integer, or a digit string on some endpoints
+        if isinstance(count, bool) or not str(count).isdigit():
+            raise SourceUnavailable("Zoho sent a record count of an unexpected shape.")
+        return RecordCount(int(count))
 
 
 @dataclass

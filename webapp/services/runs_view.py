@@ -273,6 +273,9 @@ def import_now(imp: RecurringImport, user_id: int | None) -> tuple[ImportRun | N
 
 @dataclass
 class ProgressInfo:
+    """A run's progress bar and label: "1,234 of 5,000 · 24 %" when the source counted its
+    records at the start of the run, else the counts so far."""
+
     run: ImportRun
     total: int | None = None  # records the source holds, when the run knows it
 
@@ -281,27 +284,34 @@ class ProgressInfo:
         return self.run.live
 
     @property
+    def of(self) -> int | None:
+        """The total to show: never below what was fetched (the source may have grown)."""
+        return None if self.total is None else max(self.total, self.run.fetched)
+
+    @property
     def percent(self) -> int | None:
-        if not self.total:
+        if self.of is None:
             return None
-        return min(100, int(self.run.fetched * 100 / self.total))
+        fetched, of = self.run.fetched, self.of
+        if fetched >= of:
+            return 100
+        return min(99, (fetched * 200 + of) // (2 * of))  # rounded; 100 only when all are in
 
     @property
     def label(self) -> str:
         run = self.run
         if run.status == "queued":
             return "Queued: waiting for a worker…"
-        text = f"{run.fetched:,} fetched, {run.written:,} written"
-        if self.percent is not None:
-            text += f" ({self.percent} %)"
         if run.status == "running":
-            return f"Running: {text} so far"
+            if self.of is not None:
+                return (f"Running: {run.fetched:,} of {self.of:,} · {self.percent} % "
+                        f"({run.written:,} written)")
+            return f"Running: {run.fetched:,} fetched, {run.written:,} written so far"
         return f"{STATUS_LABELS.get(run.status, run.status)}: {summary(run)}"
 
 
 def progress_info(run: ImportRun) -> ProgressInfo:
-    total = (run.timings or {}).get("total")
-    return ProgressInfo(run, int(total) if isinstance(total, int | float) and total else None)
+    return ProgressInfo(run, run.source_total)
 
 
 def summary(run: ImportRun) -> str:

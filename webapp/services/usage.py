@@ -31,10 +31,26 @@ class Usage:
         return self.subscribed > self.limit
 
     @property
+    def level(self) -> str:
+        """The plan bar's colour: "ok" (green) below 90 %, "warn" (amber) from 90 % up to
+        the limit, "over" (red) past it. Exact integer comparisons, no rounding."""
+        if self.subscribed > self.limit:
+            return "over"
+        if self.subscribed * 10 >= self.limit * 9:
+            return "warn"
+        return "ok"
+
+    @property
+    def warn_from(self) -> int:
+        """The first count that turns the bar amber (90 % of the limit, rounded up)."""
+        return -(-max(0, self.limit) * 9 // 10)
+
+    @property
     def percent(self) -> int:
+        """Rounded down, so the figure never reaches 90 or 100 before the bar's colour does."""
         if self.limit <= 0:
             return 100 if self.subscribed else 0
-        return round(100 * self.subscribed / self.limit)
+        return 100 * self.subscribed // self.limit
 
 
 def extension_blocks(subscribed: int, limit: int) -> int:

@@ -31,6 +31,21 @@
     });
   });
 
+  // Arriving from Import (…/integrations/x#import-row-N): put that row, with its progress
+  // bar, in the middle of the view and give it focus, so its live progress is read out.
+  function focusArrivalRow() {
+    var match = /^#(import-row-\d+)$/.exec(window.location.hash);
+    var row = match && document.getElementById(match[1]);
+    if (!row) return;
+    row.scrollIntoView({ block: "center" });
+    row.focus({ preventScroll: true });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", focusArrivalRow);
+  } else {
+    focusArrivalRow();
+  }
+
   var lastRow = null;
   document.addEventListener("htmx:beforeRequest", function (event) {
     var elt = event.detail.elt;
