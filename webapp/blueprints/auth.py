@@ -28,7 +28,7 @@ def login():
     status = 200
     email = ""
     if request.method == "POST":
-        email = request.form.get("email", "").strip().lower()
+        email = request.form.get("email", "").strip().lower()[:254]  # the longest address
         password = request.form.get("password", "")
         attempt = reserve_attempt(email, request.remote_addr or "unknown")
         if attempt is None:
