@@ -325,6 +325,10 @@ def test_account_limit_stops_failing_addresses_but_not_a_clean_one(app, app_conf
                        PASSWORD).status_code == 302
 
 
+def test_an_overlong_email_is_a_plain_wrong_sign_in(client, user):
+    assert _login(client, "x" * 400 + "@example.com", "guess").status_code == 401
+
+
 def test_successful_sign_ins_do_not_use_up_the_address_limit(app, user):
     from tests.conftest import SignedIn
 

@@ -56,6 +56,7 @@ def reserve_attempt(email: str, address: str) -> Attempt | None:
     An address that has not failed lately passes even an account that others hammer."""
     cfg = current_app.config
     now = utcnow()
+    email, address = email[:254], address[:254]
     used = _reserve(ADDRESS, address, cfg["LOGIN_MAX_FAILURES"], cfg["LOGIN_WINDOW_SECONDS"], now)
     if used is None:
         return None
