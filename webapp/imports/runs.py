@@ -11,6 +11,7 @@ import logging
 import os
 import time
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -235,6 +236,7 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
     ctx = Context(
         run_id=run_id, list_id=imp.list_id, criteria=imp.criteria, mapping=mapping,
         consent_source=f"{integration.provider} import #{import_id}"[:64],
+        consent_filter=imp.consent_filter or "everyone", consent_field=imp.consent_field or "",
         cycle_id=imp.cycle_id, cycle_day=imp.cycle_start_day if imp.cycle_id else None,
         suppressed_emails=emails, suppressed_domains=domains, collect_samples=preview,
     )
@@ -243,6 +245,10 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
     group, source = imp.group, imp.source
     cap = None if preview else int(setting("IMPORT_RUN_CAP"))
     samples: dict[str, list] = {}
+    choices: Counter = Counter()  # preview: who each consent filter would take
+    fetch = mapping.fetch_fields()
+    if ctx.consent_field and ctx.consent_field not in fetch:
+        fetch.append(ctx.consent_field)
     session.commit()
 
     def on_credentials(creds: dict[str, Any]) -> None:
@@ -255,7 +261,7 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
             refresh_lock=lambda: credentials.refresh_lock(integration_id),
         )
         pages = provider.iter_pages(group, source, since=since, cursor=cursor,
-                                    fields=mapping.fetch_fields() or None)
+                                    fields=fetch or None)
         try:
             mark = time.perf_counter()
             for page in pages:
@@ -269,6 +275,8 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
                 progress.time("process", time.perf_counter() - mark)
                 if preview:
                     progress.add(plan)
+                    choices.update({k: v for k, v in plan.counts.items()
+                                    if k.startswith("consent_")})
                     seen.update(plan.seen)
                     for outcome, rows in plan.samples.items():
                         bucket = samples.setdefault(outcome, [])
@@ -322,7 +330,7 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
                      "The next run continues where this one stopped.")
 
     if preview:
-        return _finish_preview(run_id, lease, progress, samples)
+        return _finish_preview(run_id, lease, progress, samples, choices)
     if status == "completed" and any(progress.reasons.get(r) for r in DATA_ERRORS):
         status = "completed_with_errors"
     return _finish(run_id, lease, import_id, status, progress)
@@ -358,9 +366,15 @@ def _finish(run_id: int, lease: str, import_id: int, status: str, progress: Prog
     return status
 
 
-def _finish_preview(run_id: int, lease: str, progress: Progress, samples: dict) -> str:
+def _finish_preview(run_id: int, lease: str, progress: Progress, samples: dict,
+                    choices: Counter) -> str:
     values = progress.values()
+    subscribed = choices["consent_subscribed"]
     summary = {
+        # Of the sampled records that pass every other rule: how many each consent filter
+        # would import ("everyone" also takes people the source reports no consent for).
+        "consent_choices": {"everyone": subscribed + choices["consent_other"],
+                            "subscribed": subscribed},
         "would_add": progress.added, "would_update": progress.updated,
         "unchanged": progress.unchanged, "would_skip": progress.skipped,
         "would_reject": progress.rejected, "rejected_by_reason": values["rejected_by_reason"],
