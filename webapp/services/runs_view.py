@@ -37,6 +37,7 @@ REASON_LABELS = {
     "blacklisted": "On the suppression list",
     "policy_failure": "Unsubscribed in Tributary (never re-subscribed)",
     "opted_out_at_source": "Opted out at the source",
+    "no_marketing_consent": "Not subscribed to marketing at the source",
     "mismatched_criteria": "Did not match the import's criteria",
 }
 ERROR_KIND_LABELS = {
