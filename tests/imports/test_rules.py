@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import make_contacts, make_cycle, make_field, make_list
+from tests.factories import make_contact, make_contacts, make_cycle, make_field, make_list
 from tests.imports.fakes import FakeProvider, people, rec
 from webapp.extensions import db
 from webapp.imports.rules import check_email
@@ -448,3 +448,15 @@ def test_preview_counts_what_each_consent_filter_would_import(make_import):
     assert summary["consent_choices"] == {"everyone": 3, "subscribed": 1}
     assert summary["would_add"] == 1
     assert summary["rejected_by_reason"]["no_marketing_consent"] == 2
+
+
+# ------------------------------------------------------- after a manual unsubscribe
+
+def test_imports_still_never_resubscribe_after_a_manual_unsubscribe(signed_in, make_import,
+                                                                    run_import):
+    imp = make_import()
+    contact = make_contact(imp.list, "ann@example.com")
+    signed_in.post(f"/contacts/{contact.id}/unsubscribe", {"confirm": "yes"})
+    run = run_import(imp, FakeProvider([rec(1, "ann@example.com", consent="subscribed")]))
+    assert run.rejected_by_reason == {"policy_failure": 1}
+    assert contacts_of(imp)["ann@example.com"].status == "unsubscribed"
