@@ -63,13 +63,13 @@ NEW_LIST = "new"
 # Sources whose records say whether a person subscribed to marketing; for the CRMs the team
 # picks a boolean source field that does. Stores default to "only subscribed".
 STORES = ("shopify", "magento")
-CONSENT_FILTER_HELP = {
-    "subscribed": ("Only people subscribed to marketing at the source",
-                   "People the source does not report as subscribed are left out (kept as "
-                   "\"no marketing consent\" rejects)."),
+CONSENT_FILTER_HELP = {  # no "source" in these labels: the Source select keeps its name
+    "subscribed": ("Only people subscribed to marketing",
+                   "People the store or CRM does not report as subscribed are left out "
+                   "(kept as “no marketing consent” rejects)."),
     "everyone": ("Everyone who has not opted out",
-                 "Also people the source reports no marketing consent for, under the "
-                 "permission you confirm below."),
+                 "Also people with no recorded marketing consent, under the permission you "
+                 "confirm below."),
 }
 CONSENT_SAMPLE = 100
 _cache: dict[tuple, tuple[float, Any]] = {}
