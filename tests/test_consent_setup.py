@@ -110,3 +110,21 @@ def test_a_crm_import_picks_a_yes_no_field_for_subscribed_only(signed_in, monkey
     assert resp.status_code == 303, _html(resp)
     imp = db.session.scalar(select(RecurringImport))
     assert (imp.consent_filter, imp.consent_field) == ("subscribed", "Newsletter")
+
+
+def test_preview_shows_what_each_consent_choice_would_import(signed_in, shop):
+    from webapp.models import ImportRun
+
+    lst = make_list("Customers")
+    signed_in.post(f"/integrations/{shop.id}/imports/new", _form(lst.id))
+    imp = db.session.scalar(select(RecurringImport))
+    imp.mapping = {"email": "email"}
+    imp.ignore_unmapped = True
+    db.session.commit()
+    page = _html(signed_in.post(f"/imports/{imp.id}/mapping/preview", {}, htmx=True))
+    choices = db.session.scalar(select(ImportRun)).preview["consent_choices"]
+    assert 0 < choices["subscribed"] < choices["everyone"]
+    assert (f"“Everyone who has not opted out” would import <strong>{choices['everyone']}"
+            "</strong>") in page
+    assert (f"“Only people subscribed to marketing” would import "
+            f"<strong>{choices['subscribed']}</strong>") in page
