@@ -237,7 +237,7 @@ def test_contact_detail_and_manual_unsubscribe(signed_in):
     assert "Created by run #7" in html and "Last updated by run #12" in html
     assert "gold" in html and "secret_score" in html and "hidden" in html
     assert "Onboarding" in html and "shopify" in html and "#7" in html
-    resp = signed_in.post(f"/contacts/{contact.id}/unsubscribe")
+    resp = signed_in.post(f"/contacts/{contact.id}/unsubscribe", {"confirm": "yes"})
     assert resp.status_code == 302
     db.session.expire_all()
     row = db.session.get(Contact, contact.id)
@@ -245,7 +245,8 @@ def test_contact_detail_and_manual_unsubscribe(signed_in):
     assert row.unsubscribed_at is not None
     html = _text(signed_in.get(resp.headers["Location"]))
     assert "imports will not re-subscribe" in html
-    assert signed_in.post(f"/contacts/{contact.id}/unsubscribe").status_code == 302
+    assert signed_in.post(f"/contacts/{contact.id}/unsubscribe",
+                          {"confirm": "yes"}).status_code == 302
 
 
 # Cycles -----------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ ACCESS = {
     "lists.edit": MEMBER, "lists.rename": MEMBER, "lists.confirm_delete": MEMBER,
     "lists.delete": MEMBER,
     "contacts.index": MEMBER, "contacts.export": MEMBER, "contacts.show": MEMBER,
-    "contacts.unsubscribe": MEMBER,
+    "contacts.unsubscribe": MEMBER, "contacts.resubscribe": MEMBER,
     "cycles.index": MEMBER, "cycles.create": MEMBER, "cycles.edit": MEMBER,
     "cycles.delete": MEMBER,
     "fields.index": MEMBER, "fields.create": MEMBER, "fields.edit": MEMBER,
@@ -47,7 +47,8 @@ ACCESS = {
     "integrations.confirm_disconnect": MEMBER, "integrations.disconnect": MEMBER,
     "imports_setup.new": MEMBER, "imports_setup.edit": MEMBER,
     "imports_setup.sources": MEMBER, "imports_setup.list_options": MEMBER,
-    "imports_setup.forecast": MEMBER, "imports_setup.mapping": MEMBER,
+    "imports_setup.forecast": MEMBER, "imports_setup.consent_counts": MEMBER,
+    "imports_setup.mapping": MEMBER,
     "imports_setup.samples": MEMBER, "imports_setup.assign": MEMBER,
     "imports_setup.create_field": MEMBER, "imports_setup.ignore": MEMBER,
     "imports_setup.preview": MEMBER, "imports_setup.start": MEMBER,
@@ -109,6 +110,7 @@ EXPECTED = {
     ("imports_setup.create_field", "POST"): 404,
     ("imports_setup.start", "POST"): 422,  # nothing mapped yet
     ("account.change_password", "POST"): 422,  # no current password given
+    ("contacts.resubscribe", "POST"): 422,  # no written evidence of consent given
 }
 
 

@@ -218,6 +218,10 @@ def test_shopify_token_connect_setup_map_import(page: Page, live_server: str, us
     page.get_by_role("button", name="Save and assign fields").click()
     expect(page.locator("#f-consent-error")).to_contain_text("permission to email")
     page.screenshot(path=str(shots / "setup_page_error.png"), full_page=True)
+    # A store defaults to people subscribed at the source; the sample counts each choice
+    expect(page.get_by_label("Only people subscribed to marketing")).to_be_checked()
+    expect(page.locator("#consent-counts")).to_contain_text("have not opted out")
+    page.get_by_label("Everyone who has not opted out").check()
     page.get_by_label("I confirm we have permission to email these contacts").check()
     page.get_by_role("button", name="Save and assign fields").click()
 

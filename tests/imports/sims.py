@@ -59,15 +59,20 @@ def loyalty_field(case) -> str:
 
 
 def expected_emails(case) -> set[str]:
-    """Normalised emails the import must hold: valid, not opted out at the source."""
-    wanted = set()
+    """Normalised emails the import must hold: valid, and opted out at the source in none
+    of their records (an opt-out in any duplicate wins)."""
+    wanted, opted_out = set(), set()
     for person in case.people:
         if not person.email:
             continue
         norm = normalise_email(person.email)
-        if check_email(norm) is None and case.expected_consent(person) != "opted_out":
+        if check_email(norm) is not None:
+            continue
+        if case.expected_consent(person) == "opted_out":
+            opted_out.add(norm)
+        else:
             wanted.add(norm)
-    return wanted
+    return wanted - opted_out
 
 
 def demo_config(case) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import make_contacts, make_cycle, make_field, make_list
+from tests.factories import make_contact, make_contacts, make_cycle, make_field, make_list
 from tests.imports.fakes import FakeProvider, people, rec
 from webapp.extensions import db
 from webapp.imports.rules import check_email
@@ -317,3 +317,192 @@ def test_unchanged_contact_is_not_rewritten(make_import, run_import):
     second = run_import(imp, FakeProvider(people(3)))
     assert (first.added, second.unchanged, second.updated) == (3, 3, 0)
     assert {c.updated_run_id for c in contacts_of(imp).values()} == {first.id}
+
+
+# ------------------------------------------- duplicates: an opt-out in any record wins
+
+def ledger_of(contact) -> list[str]:
+    return [e.state for e in db.session.scalars(
+        select(ConsentEvent).where(ConsentEvent.contact_id == contact.id)
+        .order_by(ConsentEvent.id))]
+
+
+def test_a_later_opt_out_in_the_same_page_means_never_added(make_import, run_import):
+    imp = make_import()
+    run = run_import(imp, FakeProvider([rec(1, "Ann@Example.com", consent="subscribed"),
+                                        rec(2, "x@example.com"),
+                                        rec(3, " ann@example.com ", consent="opted_out")],
+                                       page_size=3))
+    assert list(contacts_of(imp)) == ["x@example.com"]
+    assert rejects_of(run) == [("Ann@Example.com", "already_in_queue"),
+                               ("ann@example.com", "opted_out_at_source")]
+
+
+def test_a_later_opt_out_pages_apart_unsubscribes(make_import, run_import):
+    imp = make_import()
+    run = run_import(imp, FakeProvider([rec(1, "ann@example.com", consent="subscribed"),
+                                        rec(2, "x@example.com"), rec(3, "y@example.com"),
+                                        rec(4, "ANN@example.com ", consent="opted_out")],
+                                       page_size=1))
+    ann = contacts_of(imp)["ann@example.com"]
+    assert (run.added, run.updated, run.rejected) == (3, 1, 0)
+    assert ann.status == "unsubscribed" and ann.consent_state == "opted_out"
+    assert ledger_of(ann) == ["subscribed", "opted_out"]
+
+
+def test_an_earlier_opt_out_is_not_undone_by_later_records(make_import, run_import):
+    imp = make_import()
+    existing(imp, email="ann@example.com", consent_state="subscribed")
+    run = run_import(imp, FakeProvider([rec(1, "ann@example.com", consent="opted_out"),
+                                        rec(2, "Ann@example.com", consent="subscribed"),
+                                        rec(3, "ann@example.com", consent="opted_out"),
+                                        rec(4, "ann@example.com", first="Later")],
+                                       page_size=2))
+    ann = contacts_of(imp)["ann@example.com"]
+    assert ann.status == "unsubscribed" and ann.name == "Old Name"
+    assert run.updated == 1 and run.rejected_by_reason == {"already_in_queue": 3}
+    assert ledger_of(ann) == ["opted_out"]
+
+
+def test_an_opt_out_duplicate_unsubscribes_whatever_the_criteria(make_import, run_import):
+    imp = make_import(criteria="add_only")
+    existing(imp, email="ann@example.com", consent_state="subscribed")
+    run = run_import(imp, FakeProvider([rec(1, "ann@example.com"),
+                                        rec(2, "ann@example.com", consent="opted_out")],
+                                       page_size=1))
+    assert contacts_of(imp)["ann@example.com"].status == "unsubscribed"
+    assert rejects_of(run) == [("ann@example.com", "mismatched_criteria")]
+
+
+def test_a_resumed_run_remembers_which_opt_outs_it_applied(make_import, run_import):
+    """The flag bit is persisted with the page's hashes, so a run resumed by another
+    worker lets an unapplied opt-out through and refuses an applied one."""
+    from webapp.imports import upsert
+    from webapp.imports.rules import email_hash
+    from webapp.imports.seen import SETTLED
+
+    imp = make_import()
+    run = run_import(imp, FakeProvider([rec(1, "ann@example.com"),
+                                        rec(2, "bob@example.com", consent="opted_out")],
+                                       page_size=1))
+    upsert.insert_seen(db.session, run.id, 1, [email_hash("ann@example.com")])
+    upsert.insert_seen(db.session, run.id, 2, [email_hash("bob@example.com") | SETTLED])
+    db.session.commit()
+    seen = upsert.load_seen(db.session, run.id)
+    assert seen.flag(email_hash("ann@example.com")) == 0
+    assert seen.flag(email_hash("bob@example.com")) == SETTLED
+
+
+# ------------------------------------------------------------------- withdrawn consent
+
+def test_subscribed_then_not_subscribed_at_the_source_is_withdrawn(make_import, run_import):
+    imp = make_import(provider="magento")
+    first = run_import(imp, FakeProvider([rec(1, "ann@example.com", consent="subscribed")]))
+    ann = contacts_of(imp)["ann@example.com"]
+    assert ann.status == "subscribed" and ann.consent_state == "subscribed"
+    second = run_import(imp, FakeProvider([rec(5, "ann@example.com", consent="not_subscribed")]))
+    ann = contacts_of(imp)["ann@example.com"]
+    assert (first.added, second.updated) == (1, 1)
+    assert ann.status == "unsubscribed" and ann.consent_state == "opted_out"
+    assert ann.consent_run_id == second.id and ledger_of(ann) == ["subscribed", "opted_out"]
+
+
+def test_withdrawal_found_in_the_ledger_when_another_source_wrote_last(make_import,
+                                                                       run_import):
+    imp = make_import()
+    existing(imp, email="ann@example.com", consent_state="subscribed",
+             consent_source="website form")
+    ann = contacts_of(imp)["ann@example.com"]
+    db.session.add(ConsentEvent(contact_id=ann.id, state="subscribed",
+                                source=f"shopify import #{imp.id}"))
+    db.session.commit()
+    run_import(imp, FakeProvider([rec(1, "ann@example.com", consent="not_subscribed")]))
+    assert contacts_of(imp)["ann@example.com"].status == "unsubscribed"
+
+
+def test_not_subscribed_without_an_earlier_subscription_is_no_withdrawal(make_import,
+                                                                         run_import):
+    imp = make_import()
+    existing(imp, email="ann@example.com", consent_state="subscribed",
+             consent_source="website form")
+    run = run_import(imp, FakeProvider([rec(1, "ann@example.com", consent="not_subscribed"),
+                                        rec(2, "new@example.com", consent="not_subscribed")]))
+    found = contacts_of(imp)
+    assert run.added == 1
+    assert found["ann@example.com"].status == "subscribed"
+    assert found["ann@example.com"].consent_state == "subscribed"
+    assert (found["new@example.com"].status, found["new@example.com"].consent_state) == (
+        "subscribed", "unknown")
+
+
+# ---------------------------------------------------------------------- consent filter
+
+def test_subscribed_only_filter_keeps_the_others_as_rejects(make_import, run_import):
+    imp = make_import(consent_filter="subscribed")
+    existing(imp, email="old@example.com")
+    run = run_import(imp, FakeProvider([rec(1, "yes@example.com", consent="subscribed"),
+                                        rec(2, "maybe@example.com"),
+                                        rec(3, "no@example.com", consent="not_subscribed"),
+                                        rec(4, "old@example.com", first="Changed"),
+                                        rec(5, "out@example.com", consent="opted_out")]))
+    found = contacts_of(imp)
+    assert sorted(found) == ["old@example.com", "yes@example.com"]
+    assert found["old@example.com"].name == "Old Name"  # left out: not updated either
+    assert run.rejected_by_reason == {"no_marketing_consent": 3, "opted_out_at_source": 1}
+    assert ("no@example.com", "no_marketing_consent") in rejects_of(run)
+
+
+def test_everyone_filter_takes_all_who_have_not_opted_out(make_import, run_import):
+    imp = make_import(consent_filter="everyone")
+    run = run_import(imp, FakeProvider([rec(1, "yes@example.com", consent="subscribed"),
+                                        rec(2, "maybe@example.com"),
+                                        rec(3, "no@example.com", consent="not_subscribed"),
+                                        rec(4, "out@example.com", consent="opted_out")]))
+    assert run.added == 3 and run.rejected_by_reason == {"opted_out_at_source": 1}
+
+
+def test_crm_consent_field_decides_who_is_subscribed(make_import, run_import):
+    imp = make_import(provider="zoho", group="leads", consent_filter="subscribed",
+                      consent_field="Newsletter")
+    provider = FakeProvider([rec(1, "a@example.com", Newsletter=True),
+                             rec(2, "b@example.com", Newsletter="false"),
+                             rec(3, "c@example.com", Newsletter="yes"),
+                             rec(4, "d@example.com"),
+                             rec(5, "e@example.com", Newsletter=True, consent="opted_out")])
+    run = run_import(imp, provider)
+    assert sorted(contacts_of(imp)) == ["a@example.com", "c@example.com"]
+    assert contacts_of(imp)["a@example.com"].consent_state == "subscribed"
+    assert run.rejected_by_reason == {"no_marketing_consent": 2, "opted_out_at_source": 1}
+    assert "Newsletter" in provider.calls[0]["fields"]
+
+
+def test_crm_consent_field_true_then_false_is_withdrawn(make_import, run_import):
+    imp = make_import(provider="salesforce", group="leads", consent_field="Newsletter__c")
+    run_import(imp, FakeProvider([rec(1, "a@example.com", Newsletter__c=True)]))
+    run_import(imp, FakeProvider([rec(5, "a@example.com", Newsletter__c=False)]))
+    assert contacts_of(imp)["a@example.com"].status == "unsubscribed"
+
+
+def test_preview_counts_what_each_consent_filter_would_import(make_import):
+    from webapp.imports.preview import preview_now
+
+    imp = make_import(consent_filter="subscribed")
+    summary = preview_now(imp.id, provider_factory=FakeProvider([
+        rec(1, "yes@example.com", consent="subscribed"), rec(2, "maybe@example.com"),
+        rec(3, "no@example.com", consent="not_subscribed"),
+        rec(4, "out@example.com", consent="opted_out"), rec(5, "bad@")]))
+    assert summary["consent_choices"] == {"everyone": 3, "subscribed": 1}
+    assert summary["would_add"] == 1
+    assert summary["rejected_by_reason"]["no_marketing_consent"] == 2
+
+
+# ------------------------------------------------------- after a manual unsubscribe
+
+def test_imports_still_never_resubscribe_after_a_manual_unsubscribe(signed_in, make_import,
+                                                                    run_import):
+    imp = make_import()
+    contact = make_contact(imp.list, "ann@example.com")
+    signed_in.post(f"/contacts/{contact.id}/unsubscribe", {"confirm": "yes"})
+    run = run_import(imp, FakeProvider([rec(1, "ann@example.com", consent="subscribed")]))
+    assert run.rejected_by_reason == {"policy_failure": 1}
+    assert contacts_of(imp)["ann@example.com"].status == "unsubscribed"

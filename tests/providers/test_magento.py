@@ -333,13 +333,16 @@ def test_records_are_normalised(case):
 
 @pytest.mark.parametrize("version", ["2.3", "2.4"])
 def test_missing_is_subscribed_means_unknown(case, version):
+    """2.4: is_subscribed true is subscribed, false is not_subscribed; 2.3 (absent): unknown."""
     reset(case, version=version)
     records = {r.source_id: r for p in walk(case.provider()) for r in p.records}
     subscribed = [p for p in case.people if p.consent == "subscribed"]
     assert subscribed
     for person in case.people:
-        expected = "subscribed" if version == "2.4" and person.consent == "subscribed" \
-            else "unknown"
+        if version == "2.3":
+            expected = "unknown"
+        else:
+            expected = "subscribed" if person.consent == "subscribed" else "not_subscribed"
         assert records[str(person.id)].consent == expected
         assert ("is_subscribed" in records[str(person.id)].fields) == (version == "2.4")
 

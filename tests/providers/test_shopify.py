@@ -322,7 +322,7 @@ def test_consent_states_map_per_the_table(make_case):
     seen = set()
     mapping = {"subscribed": "subscribed", "unsubscribed": "opted_out",
                "redacted": "opted_out", "invalid": "opted_out", "pending": "unknown",
-               "not_subscribed": "unknown", None: "unknown"}
+               "not_subscribed": "not_subscribed", None: "unknown"}
     for person in case.people:
         state = sim.consent_state(person)
         seen.add(state)

@@ -13,12 +13,14 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask_login import current_user
 
 from ..extensions import db
 from ..models import Contact
 from ..models.base import utcnow
 from ..services import contacts as service
 from ..services import contacts_list as listing
+from ..services.errors import FormError
 from ..services.lists import contact_count
 from ..services.paging import parse_cursor
 from ..views_common import wants_partial
@@ -84,18 +86,49 @@ def _get_contact_or_404(contact_id: int) -> Contact:
     return contact
 
 
+def _show(contact: Contact, *, errors: dict | None = None, evidence: str = "",
+          status: int = 200):
+    history = service.consent_history(contact)
+    manual = next((e for e in history if e.user_id is not None), None)
+    return render_template("contacts/show.html", contact=contact,
+                           custom=service.custom_values(contact), history=history,
+                           last_manual=manual, suppression=service.suppression_of(contact),
+                           errors=errors or {}, evidence=evidence), status
+
+
 @bp.get("/contacts/<int:contact_id>")
 def show(contact_id: int):
-    contact = _get_contact_or_404(contact_id)
-    return render_template("contacts/show.html", contact=contact,
-                           custom=service.custom_values(contact))
+    return _show(_get_contact_or_404(contact_id))
 
 
-@bp.post("/contacts/<int:contact_id>/unsubscribe")
+@bp.route("/contacts/<int:contact_id>/unsubscribe", methods=["GET", "POST"])
 def unsubscribe(contact_id: int):
+    """Ask first (GET, or a POST without confirm=yes); the confirmed POST unsubscribes and
+    records who did it and why."""
     contact = _get_contact_or_404(contact_id)
-    if service.unsubscribe(contact):
+    reason = " ".join(request.form.get("reason", "").split())[:400]
+    if request.method == "GET" or request.form.get("confirm") != "yes":
+        if contact.status == "unsubscribed" and contact.unsubscribed_locally:
+            flash(f"{contact.email} was unsubscribed already.", "info")
+            return redirect(url_for("contacts.show", contact_id=contact.id))
+        return render_template("contacts/confirm_unsubscribe.html", contact=contact,
+                               reason=reason)
+    if service.unsubscribe(contact, current_user, reason):
         flash(f"{contact.email} is unsubscribed; imports will not re-subscribe it.", "success")
     else:
         flash(f"{contact.email} was unsubscribed already.", "info")
     return redirect(url_for("contacts.show", contact_id=contact.id))
+
+
+@bp.post("/contacts/<int:contact_id>/resubscribe")
+def resubscribe(contact_id: int):
+    """Re-subscribe by a team member, only with the evidence of consent written down."""
+    contact = _get_contact_or_404(contact_id)
+    evidence = request.form.get("evidence", "")[:500]
+    try:
+        service.resubscribe(contact, current_user, evidence)
+    except FormError as exc:
+        return _show(contact, errors={exc.field: exc.message}, evidence=evidence, status=422)
+    flash(f"{contact.email} is subscribed again; the evidence is in its consent history.",
+          "success")
+    return redirect(url_for("contacts.show", contact_id=contact.id), code=303)

@@ -17,6 +17,7 @@ from flask import (
 from flask_login import current_user
 
 from ..customfields import FieldDefinitionError
+from ..hardening import parse_id
 from ..models import RecurringImport
 from ..models.lists import FIELD_FORMATS, FIELD_TYPES
 from ..services import import_setup as service
@@ -70,12 +71,19 @@ def _setup_page(integration, values, imp=None, errors=None, status=200):
     except service.SourceTrouble as exc:
         trouble = exc
     list_id = values.selected_list_id()
+    consent_fields = []
+    if trouble is None and values.group in {g.id for g in groups}:
+        try:
+            consent_fields = service.consent_fields(integration, values.group)
+        except service.SourceTrouble:
+            consent_fields = []
     context = {
         "integration": integration, "label": service.label(integration), "imp": imp,
         "values": values, "errors": errors or {}, "trouble": trouble, "groups": groups,
         "sources": sources, "lists": service.lists(), "cycles": service.cycles_of(list_id),
         "criteria": service.CRITERIA_HELP, "time_zones": time_zones(),
-        "new_list": service.NEW_LIST,
+        "new_list": service.NEW_LIST, "consent_filters": service.CONSENT_FILTER_HELP,
+        "consent_fields": consent_fields, "is_store": integration.provider in service.STORES,
     }
     return render_template("imports_setup/setup.html", **context), status
 
@@ -100,7 +108,8 @@ def new(integration_id: int):
     integration = _integration_or_404(integration_id)
     if request.method == "POST":
         return _submit(integration)
-    values = service.SetupValues(time_zone=service.workspace_zone())
+    values = service.SetupValues(time_zone=service.workspace_zone(),
+                                 consent_filter=service.default_consent_filter(integration))
     if request.args.get("list_id"):
         values.list_id = request.args["list_id"]
     return _setup_page(integration, values)
@@ -153,7 +162,7 @@ def forecast(integration_id: int):
     group = (request.args.get("group") or "").strip()
     source = (request.args.get("source") or "").strip()
     criteria = request.args.get("criteria") or "add_update"
-    list_id = request.args.get("list_id", type=int)  # none yet, or a new list: nothing on it
+    list_id = parse_id(request.args.get("list_id"))  # none yet, or a new list: nothing on it
     result, trouble = None, None
     if group and source:
         try:
@@ -165,6 +174,29 @@ def forecast(integration_id: int):
     template = "imports_setup/_forecast.html" if wants_partial() else \
         "imports_setup/forecast.html"
     return render_template(template, result=result, trouble=trouble, integration=integration)
+
+
+@bp.get("/integrations/<int:integration_id>/imports/consent-counts")
+def consent_counts(integration_id: int):
+    """How many of a sample of the source's records each consent filter would import."""
+    integration = _integration_or_404(integration_id)
+    group = (request.args.get("group") or "").strip()
+    source = (request.args.get("source") or "").strip()
+    field_name = (request.args.get("consent_field") or "").strip()
+    result, trouble = None, None
+    if group and source:
+        try:
+            if source in {s.id for s in service.sources(integration, group)}:
+                if field_name and field_name not in {
+                        f.name for f in service.consent_fields(integration, group)}:
+                    field_name = ""
+                result = service.consent_counts(integration, group, source, field_name)
+        except service.SourceTrouble as exc:
+            trouble = exc
+    return render_template("imports_setup/_consent_counts.html", result=result,
+                           trouble=trouble, integration=integration,
+                           is_store=integration.provider in service.STORES,
+                           consent_field=field_name)
 
 
 # ------------------------------------------------------------------ the mapping grid

@@ -1,8 +1,10 @@
-"""Suppression list: paste emails or domains, search, remove."""
+"""Suppression list: paste emails or domains (confirming the unsubscribe of matching
+contacts already on lists), search, remove."""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from ..extensions import db
 from ..models import Suppression
@@ -31,10 +33,21 @@ def index():
 @bp.post("/")
 def add():
     note = request.form.get("note", "").strip()
-    result = service.add_entries(request.form.get("entries", ""), note)
+    raw = request.form.get("entries", "")
+    if request.form.get("confirm") != "yes":
+        keys, invalid = service.parse_entries(raw)
+        matches = service.matching_subscribed(keys) if keys else []
+        if matches:
+            return render_template("suppression/confirm.html", entries=raw, note=note,
+                                   matches=matches, total=sum(n for _, n in matches),
+                                   keys=keys, invalid=invalid)
+    result = service.add_entries(raw, note, user_id=current_user.id)
     summary = f"{len(result.added)} added"
     if result.existing:
         summary += f", {len(result.existing)} already on the list"
+    if result.unsubscribed:
+        summary += (f", {result.unsubscribed:,} subscribed contact"
+                    f"{'s' if result.unsubscribed != 1 else ''} unsubscribed")
     if not result.invalid:
         flash(summary + ".", "success")
         return redirect(url_for("suppression.index"))

@@ -4,7 +4,8 @@ duplicates → set-based upsert, page by page.
 Each page's contacts, ledger rows, rejects, the run's counts and its resume cursor are
 committed in ONE transaction that also checks the run's lease, so a run resumed by another
 worker neither loses nor repeats a page. Nothing holds the whole source in memory: the only
-state that grows is the 64-bit email hashes of duplicate detection (8 bytes each), persisted.
+state that grows is the 64-bit email hashes of duplicate detection (8 bytes each, one bit
+of which says the email's opt-out was applied), persisted.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from ..models import ImportRun, ImportRunSeen, RecurringImport, Suppression
+from ..models import ConsentEvent, ImportRun, ImportRunSeen, RecurringImport, Suppression
 from ..models.base import utcnow
 from ..providers.base import Page, Record
 from . import upsert
@@ -29,10 +30,11 @@ from .rules import (
     custom_values,
     email_hash,
     normalise_email,
+    record_consent,
     record_email,
     record_name,
 )
-from .seen import SeenHashes
+from .seen import SETTLED, SeenHashes
 
 PREVIEW_LIMIT = 1000
 SAMPLES_PER_OUTCOME = 10
@@ -51,6 +53,8 @@ class Context:
     criteria: str
     mapping: Mapping
     consent_source: str
+    consent_filter: str = "everyone"  # or "subscribed": only people subscribed at the source
+    consent_field: str = ""  # a CRM import's boolean "subscribed to marketing" source field
     cycle_id: int | None = None
     cycle_day: int | None = None
     suppressed_emails: frozenset[str] = frozenset()
@@ -91,8 +95,6 @@ def plan_page(session: Session, ctx: Context, records: list[Record], seen: SeenH
     """Judge a page's records against the rules and what is stored (reads only)."""
     plan = PagePlan()
     counts, mapping = plan.counts, ctx.mapping
-    page_seen: set[int] = set()
-    candidates: list[tuple[Record, str, str]] = []
 
     def keep(rec: Record, email: str, reason: str, detail: str) -> None:
         plan.rejects.append({"run_id": ctx.run_id, "source_id": str(rec.source_id)[:255],
@@ -104,37 +106,69 @@ def plan_page(session: Session, ctx: Context, records: list[Record], seen: SeenH
         keep(rec, email, reason, detail)
         _sample(plan, ctx, "reject", rec, email, reason=reason, detail=detail)
 
+    # Pass 1: which record of each email goes on. The first one, unless a later record of
+    # the same email (this page or pages apart) is an opt-out the run has not applied yet:
+    # an opt-out in any record wins (seen's SETTLED flag says it was applied).
+    walked: list[tuple[Record, str, str, int | None, Any, str]] = []
+    winner: dict[int, int] = {}  # digest -> index in walked of the record that goes on
+    earlier: dict[int, int | None] = {}  # digest -> its flag in seen before this page
     for rec in records:
         counts["fetched"] += 1
         raw = record_email(rec, mapping)
         raw = str(raw).strip() if raw is not None else ""
         if not raw:
-            counts["skipped"] += 1
-            keep(rec, "", "no_email", "no email address at the source")
-            _sample(plan, ctx, "skip", rec, "", detail="no email address at the source")
+            walked.append((rec, "", "", None, None, ""))
             continue
         norm = normalise_email(raw)
         bad = check_email(norm)
         if bad:
-            reject(rec, raw, *bad)
+            walked.append((rec, raw, norm, None, bad, ""))
             continue
         digest = email_hash(norm)
-        if digest in seen or digest in page_seen:
+        consent = record_consent(rec, ctx.consent_field)
+        index = len(walked)
+        walked.append((rec, raw, norm, digest, None, consent))
+        out = consent == "opted_out"
+        if digest not in earlier:
+            flag = earlier[digest] = seen.flag(digest)
+            if flag is None or (out and not flag):
+                winner[digest] = index
+            continue
+        current = winner.get(digest)
+        if out and not earlier[digest] and (current is None or walked[current][5] != "opted_out"):
+            winner[digest] = index
+    for digest, flag in earlier.items():
+        chosen = winner.get(digest)
+        settled = SETTLED if flag or (chosen is not None and
+                                      walked[chosen][5] == "opted_out") else 0
+        if flag is None or settled != flag:
+            plan.seen.append(digest | settled)
+
+    # Pass 2, in source order: skips, bad emails, duplicates, suppression.
+    candidates: list[tuple[Record, str, str, str]] = []
+    for index, (rec, raw, norm, digest, bad, consent) in enumerate(walked):
+        if not raw:
+            counts["skipped"] += 1
+            keep(rec, "", "no_email", "no email address at the source")
+            _sample(plan, ctx, "skip", rec, "", detail="no email address at the source")
+            continue
+        if bad:
+            reject(rec, raw, *bad)
+            continue
+        if winner.get(digest) != index:
             reject(rec, raw, "already_in_queue", "the same email came earlier in this run")
             continue
-        page_seen.add(digest)
         if norm in ctx.suppressed_emails or norm.rpartition("@")[2] in ctx.suppressed_domains:
             reject(rec, raw, "blacklisted", "on the workspace suppression list")
             continue
-        candidates.append((rec, raw, norm))
-    plan.seen = list(page_seen)
+        candidates.append((rec, raw, norm, consent))
 
     existing = upsert.existing_contacts(session, ctx.list_id, [c[2] for c in candidates])
-    for rec, email, norm in candidates:
+    withdrawn = _withdrawals(session, ctx, candidates, existing)
+    for rec, email, norm, consent in candidates:
         old = existing.get(norm)
-        consent = rec.consent if rec.consent in ("subscribed", "opted_out") else "unknown"
         consent_at = rec.consent_at or now
-        if consent == "opted_out":
+        if consent == "opted_out" or norm in withdrawn:
             if old is None:
                 reject(rec, email, "opted_out_at_source",
                        "opted out of email at the source; never added")
@@ -149,7 +183,9 @@ def plan_page(session: Session, ctx: Context, records: list[Record], seen: SeenH
                                            ctx.run_id)))
             plan.consent.append((norm, "opted_out", consent_at))
             counts["updated"] += 1
-            _sample(plan, ctx, "update", rec, email, detail="unsubscribed: opted out at source")
+            detail = ("unsubscribed: opted out at source" if consent == "opted_out" else
+                      "unsubscribed: withdrew marketing consent at source")
+            _sample(plan, ctx, "update", rec, email, detail=detail)
             continue
         if old is not None and old.status == "unsubscribed":
             why = ("unsubscribed in Tributary" if old.unsubscribed_locally
@@ -162,6 +198,14 @@ def plan_page(session: Session, ctx: Context, records: list[Record], seen: SeenH
         if ctx.criteria == "update_only" and old is None:
             reject(rec, email, "mismatched_criteria", "not on the list (update existing only)")
             continue
+        counts["consent_" + ("subscribed" if consent == "subscribed" else "other")] += 1
+        if ctx.consent_filter == "subscribed" and consent != "subscribed":
+            reject(rec, email, "no_marketing_consent",
+                   "not subscribed to marketing at the source (the import takes only "
+                   "subscribed people)")
+            continue
+        # "Not subscribed" is stored as unknown: no consent given, none refused.
+        consent = "unknown" if consent == "not_subscribed" else consent
 
         name, clipped = record_name(rec, mapping)
         custom, warnings = custom_values(rec, mapping)
@@ -191,6 +235,35 @@ def plan_page(session: Session, ctx: Context, records: list[Record], seen: SeenH
         counts["updated"] += 1
         _sample(plan, ctx, "update", rec, email, name=name, custom=custom, warnings=warnings)
     return plan
+
+
+def _withdrawals(session: Session, ctx: Context, candidates: list[tuple[Record, str, str, str]],
+                 existing: dict[str, Any]) -> set[str]:
+    """Emails whose source now says "not subscribed" after this same source recorded them
+    as subscribed: consent withdrawn. The contact's consent record answers when it came
+    from this source; otherwise the ledger's latest entry from this source (one query)."""
+    withdrawn: set[str] = set()
+    ask: dict[int, str] = {}
+    for _rec, _email, norm, consent in candidates:
+        old = existing.get(norm)
+        if consent != "not_subscribed" or old is None:
+            continue
+        if old.consent_source == ctx.consent_source:
+            if old.consent_state == "subscribed":
+                withdrawn.add(norm)
+        elif not (old.status == "unsubscribed" and old.consent_state == "opted_out"):
+            ask[old.id] = norm
+    if ask:
+        latest: dict[int, str] = {}
+        rows = session.execute(
+            select(ConsentEvent.contact_id, ConsentEvent.state)
+            .where(ConsentEvent.contact_id.in_(list(ask)),
+                   ConsentEvent.source == ctx.consent_source)
+            .order_by(ConsentEvent.contact_id, ConsentEvent.at, ConsentEvent.id))
+        for contact_id, state in rows:
+            latest[contact_id] = state
+        withdrawn.update(ask[c] for c, state in latest.items() if state == "subscribed")
+    return withdrawn
 
 
 def _row(ctx: Context, email: str, norm: str, name: str, custom: dict, now: datetime, *,

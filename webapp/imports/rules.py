@@ -48,9 +48,47 @@ def normalise_email(raw: str) -> str:
 
 
 def email_hash(norm: str) -> int:
-    """Signed 64-bit hash of a normalised email (the run's duplicate memory)."""
+    """Signed 64-bit hash of a normalised email with its lowest bit clear: the run's
+    duplicate memory keeps a per-email flag there (seen.SETTLED)."""
     return int.from_bytes(hashlib.blake2b(norm.encode(), digest_size=8).digest(), "big",
-                          signed=True)
+                          signed=True) & ~1
+
+
+_TRUE = {"true", "1", "yes", "y", "on", "t"}
+_FALSE = {"false", "0", "no", "n", "off", "f", ""}
+
+
+def source_flag(value: Any) -> bool | None:
+    """A boolean source value (True, "true", 1, "yes"…) as a bool; None when absent or
+    not a yes/no value."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    return None
+
+
+def record_consent(record: Record, consent_field: str = "") -> str:
+    """The record's consent: opted_out, subscribed, not_subscribed (the source says no
+    marketing consent) or unknown. `consent_field` is the boolean source field a CRM
+    import's team picked as "subscribed to marketing"; an opt-out flag still wins."""
+    if record.consent == "opted_out":
+        return "opted_out"
+    if consent_field:
+        flag = source_flag(source_value(record, consent_field))
+        if flag is None:
+            return "unknown"
+        return "subscribed" if flag else "not_subscribed"
+    if record.consent in ("subscribed", "not_subscribed"):
+        return record.consent
+    return "unknown"
 
 
 @lru_cache(maxsize=4096)

@@ -11,6 +11,7 @@ import logging
 import os
 import time
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -248,6 +249,7 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
     ctx = Context(
         run_id=run_id, list_id=imp.list_id, criteria=imp.criteria, mapping=mapping,
         consent_source=f"{integration.provider} import #{import_id}"[:64],
+        consent_filter=imp.consent_filter or "everyone", consent_field=imp.consent_field or "",
         cycle_id=imp.cycle_id, cycle_day=imp.cycle_start_day if imp.cycle_id else None,
         suppressed_emails=emails, suppressed_domains=domains, collect_samples=preview,
     )
@@ -256,6 +258,10 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
     group, source = imp.group, imp.source
     cap = None if preview else int(setting("IMPORT_RUN_CAP"))
     samples: dict[str, list] = {}
+    choices: Counter = Counter()  # preview: who each consent filter would take
+    fetch = mapping.fetch_fields()
+    if ctx.consent_field and ctx.consent_field not in fetch:
+        fetch.append(ctx.consent_field)
     session.commit()
 
     def on_credentials(creds: dict[str, Any]) -> None:
@@ -270,7 +276,7 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
         if not preview and run.pages == 0 and cursor is None:
             _record_source_total(run_id, provider, group, source, since)
         pages = provider.iter_pages(group, source, since=since, cursor=cursor,
-                                    fields=mapping.fetch_fields() or None)
+                                    fields=fetch or None)
         try:
             mark = time.perf_counter()
             for page in pages:
@@ -284,6 +290,8 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
                 progress.time("process", time.perf_counter() - mark)
                 if preview:
                     progress.add(plan)
+                    choices.update({k: v for k, v in plan.counts.items()
+                                    if k.startswith("consent_")})
                     seen.update(plan.seen)
                     for outcome, rows in plan.samples.items():
                         bucket = samples.setdefault(outcome, [])
@@ -342,7 +350,7 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
     if status == "handed_back":
         return _hand_back(run_id, lease)
     if preview:
-        return _finish_preview(run_id, lease, progress, samples)
+        return _finish_preview(run_id, lease, progress, samples, choices)
     if status == "completed":
         status = finished_status(progress)
     return _finish(run_id, lease, import_id, status, progress)
@@ -415,9 +423,15 @@ def _hand_back(run_id: int, lease: str) -> str:
     return "handed_back"
 
 
-def _finish_preview(run_id: int, lease: str, progress: Progress, samples: dict) -> str:
+def _finish_preview(run_id: int, lease: str, progress: Progress, samples: dict,
+                    choices: Counter) -> str:
     values = progress.values()
+    subscribed = choices["consent_subscribed"]
     summary = {
+        # Of the sampled records that pass every other rule: how many each consent filter
+        # would import ("everyone" also takes people the source reports no consent for).
+        "consent_choices": {"everyone": subscribed + choices["consent_other"],
+                            "subscribed": subscribed},
         "would_add": progress.added, "would_update": progress.updated,
         "unchanged": progress.unchanged, "would_skip": progress.skipped,
         "would_reject": progress.rejected, "rejected_by_reason": values["rejected_by_reason"],

@@ -1,8 +1,12 @@
-"""The run's memory of emails already met, as 64-bit hashes in 8 bytes each.
+"""The run's memory of emails already met, as 64-bit values in 8 bytes each.
 
 A Python set of 100,000 ints costs about 9 MB; this keeps a sorted array('q') plus a small
-set of recent hashes, merged into the array when it fills, so a 100,000-contact run holds
+dict of recent values, merged into the array when it fills, so a 100,000-contact run holds
 under 1 MB and the lookups stay a binary search.
+
+Each value is an email's hash with its lowest bit used as a flag: SETTLED (1) once the
+run has applied an opt-out for that email, so a later opt-out duplicate still gets through
+until then (an opt-out in any record wins) and is refused afterwards.
 """
 
 from __future__ import annotations
@@ -13,35 +17,59 @@ from collections.abc import Iterable
 from itertools import chain
 
 PENDING_LIMIT = 8192
+SETTLED = 1
+KEY_MASK = ~SETTLED
 
 
 class SeenHashes:
-    """An exact set of signed 64-bit hashes with `in`, `update` and `len`."""
+    """An exact set of 63-bit keys (a value with its low bit cleared), each with a flag
+    bit that only ever goes from 0 to 1: `in`, `flag`, `update` and `len`."""
 
     __slots__ = ("_sorted", "_pending")
 
     def __init__(self, hashes: Iterable[int] = ()):
         self._sorted = array("q")
-        self._pending: set[int] = set()
+        self._pending: dict[int, int] = {}  # key -> flag
         self.update(hashes)
 
+    def _index(self, key: int) -> int | None:
+        index = bisect_left(self._sorted, key)
+        if index < len(self._sorted) and self._sorted[index] & KEY_MASK == key:
+            return index
+        return None
+
+    def flag(self, value: int) -> int | None:
+        """The flag stored for `value`'s key (0 or SETTLED), None when never met."""
+        key = value & KEY_MASK
+        if key in self._pending:
+            return self._pending[key]
+        index = self._index(key)
+        return None if index is None else self._sorted[index] & SETTLED
+
     def __contains__(self, value: int) -> bool:
-        if value in self._pending:
-            return True
-        index = bisect_left(self._sorted, value)
-        return index < len(self._sorted) and self._sorted[index] == value
+        return self.flag(value) is not None
 
     def __len__(self) -> int:
         return len(self._sorted) + len(self._pending)
 
     def update(self, hashes: Iterable[int]) -> None:
+        """Add values; a value whose key is known already only sets its flag (OR)."""
+        pending = self._pending
         for value in hashes:
-            if value not in self:
-                self._pending.add(value)
-        if len(self._pending) >= PENDING_LIMIT:
+            key, bit = value & KEY_MASK, value & SETTLED
+            if key in pending:
+                pending[key] |= bit
+                continue
+            index = self._index(key)
+            if index is None:
+                pending[key] = bit
+            elif bit:
+                self._sorted[index] |= bit  # same key, so the order is kept
+        if len(pending) >= PENDING_LIMIT:
             self._merge()
 
     def _merge(self) -> None:
         # Two sorted runs: timsort merges them in linear time.
-        self._sorted = array("q", sorted(chain(self._sorted, self._pending)))
-        self._pending = set()
+        merged = (key | bit for key, bit in self._pending.items())
+        self._sorted = array("q", sorted(chain(self._sorted, merged)))
+        self._pending = {}

@@ -21,6 +21,7 @@ from ..extensions import db
 from .base import JSONType, UTCDateTime, utcnow
 from .integrations import Integration
 from .lists import ContactList, Cycle
+from .users import User
 
 CRITERIA = ("add_update", "add_only", "update_only")
 IMPORT_STATES = ("active", "stopped", "needs_attention")
@@ -37,6 +38,9 @@ REJECT_REASONS = (
 # skipped, not rejected: a record with no email address at the source.
 SKIP_REASONS = ("no_email",)
 ROW_REASONS = REJECT_REASONS + SKIP_REASONS
+# Who an import takes: everyone who has not opted out, or only people subscribed to
+# marketing at the source (PRODUCT.md §6).
+CONSENT_FILTERS = ("everyone", "subscribed")
 
 # One live (queued or running) non-preview run per import: double clicks on "Import now",
 # a scheduled run racing a manual one and two dispatchers all collide on this index.
@@ -58,6 +62,7 @@ class RecurringImport(db.Model):
     __table_args__ = (
         CheckConstraint(_in("criteria", CRITERIA), name="criteria"),
         CheckConstraint(_in("state", IMPORT_STATES), name="state"),
+        CheckConstraint(_in("consent_filter", CONSENT_FILTERS), name="consent_filter"),
         CheckConstraint("cycle_start_day >= 0", name="cycle_start_day"),
         CheckConstraint("run_hour IS NULL OR (run_hour >= 0 AND run_hour <= 23)",
                         name="run_hour"),
@@ -79,6 +84,9 @@ class RecurringImport(db.Model):
         ForeignKey("users.id", ondelete="SET NULL")
     )
     consent_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consent_filter: Mapped[str] = mapped_column(String(16), default="everyone")
+    # A CRM import's boolean source field meaning "subscribed to marketing" ("" = none).
+    consent_field: Mapped[str] = mapped_column(String(255), default="")
     mapping: Mapped[dict] = mapped_column(JSONType, default=dict)
     ignore_unmapped: Mapped[bool] = mapped_column(default=False)
     # Schedule: at run_hour in time_zone (DST-correct), or 24 h after the last scheduled run.
@@ -198,7 +206,8 @@ class RejectedRow(db.Model):
 
 
 class ConsentEvent(db.Model):
-    """The per-contact consent ledger: every consent state an import recorded, and when."""
+    """The per-contact consent ledger: every consent state an import recorded, and when;
+    a change made by a team member names them (`user_id`) and its reason (`note`)."""
 
     __tablename__ = "consent_ledger"
     __table_args__ = (
@@ -212,7 +221,11 @@ class ConsentEvent(db.Model):
     source: Mapped[str] = mapped_column(String(64), default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     run_id: Mapped[int | None] = mapped_column()
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    note: Mapped[str] = mapped_column(String(500), default="")
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User | None] = relationship()
 
 
 class OverageEntry(db.Model):

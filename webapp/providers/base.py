@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal, Protocol
 
-ConsentState = Literal["subscribed", "opted_out", "unknown"]
+# not_subscribed: the source says the person has not agreed to marketing (Magento
+# is_subscribed false, Shopify not_subscribed); unknown: the source says nothing.
+ConsentState = Literal["subscribed", "opted_out", "not_subscribed", "unknown"]
 
 # Field types a provider reports, normalised (the mapping page warns on poor fits).
 FIELD_TYPES = (

@@ -612,8 +612,9 @@ class Magento(ProviderBase):
             last_name=item.get("lastname"),
             phone=address.get("telephone") or None,
             country=country.upper() if isinstance(country, str) and country else None,
-            # Magento cannot say "opted out": not subscribed (or 2.3, absent) is unknown.
-            consent="subscribed" if subscribed is True else "unknown",
+            # Magento cannot say "opted out": is_subscribed false is "not subscribed" (after
+            # true, consent withdrawn); absent (2.3 search results) is unknown.
+            consent=_consent(subscribed),
             consent_at=None,
             updated_at=parse_time(item.get("updated_at")),
             fields=fields,
@@ -643,3 +644,10 @@ class Magento(ProviderBase):
         if isinstance(total, bool) or not str(total).isdigit():
             raise SourceUnavailable("Magento sent a customer count of an unexpected shape.")
         return RecordCount(int(total))
+
+def _consent(subscribed: Any) -> str:
+    """extension_attributes.is_subscribed as a consent state."""
+    if subscribed is None:
+        return "unknown"
+    return "subscribed" if subscribed is True or subscribed in (1, "1", "true") else \
+        "not_subscribed"

@@ -49,7 +49,8 @@ CONSENT = {
     "redacted": "opted_out",
     "invalid": "opted_out",
     "pending": "unknown",  # double opt-in not confirmed yet
-    "not_subscribed": "unknown",
+    # Said explicitly: after "subscribed" it means consent was withdrawn (PROVIDERS.md).
+    "not_subscribed": "not_subscribed",
 }
 
 # Standard REST customer fields offered for mapping (nested ones by dotted path).

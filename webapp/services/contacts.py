@@ -1,4 +1,5 @@
-"""A list's contacts: keyset pages, search by email or name, detail, manual unsubscribe.
+"""A list's contacts: keyset pages, search by email or name, detail, manual unsubscribe
+and resubscribe (each a consent-ledger entry naming the team member, the time and why).
 
 Search walks the (list_id, id) index in id order and stops after one page of matches, so a
 common term is answered from the first rows it meets; a term with no match scans the list
@@ -10,8 +11,9 @@ from __future__ import annotations
 from sqlalchemy import and_, or_, select
 
 from ..extensions import db
-from ..models import Contact, CustomField
+from ..models import ConsentEvent, Contact, CustomField, Suppression, User
 from ..models.base import utcnow
+from .errors import FormError
 from .paging import PAGE_SIZE, Page, keyset
 
 SEARCH_MAX = 100
@@ -62,15 +64,73 @@ def custom_values(contact: Contact) -> list[tuple[str, object, bool]]:
     return out
 
 
-def unsubscribe(contact: Contact) -> bool:
-    """Manual unsubscribe: sticky (no import re-subscribes). False when already unsubscribed
-    here."""
+MANUAL_SOURCE = "team member"
+EVIDENCE_MIN = 10
+
+
+def _ledger(contact: Contact, state: str, user: User, note: str, now) -> None:
+    db.session.add(ConsentEvent(contact_id=contact.id, state=state, source=MANUAL_SOURCE,
+                                at=now, run_id=None, user_id=user.id, note=note[:500],
+                                recorded_at=now))
+
+
+def _set_consent(contact: Contact, state: str, user: User, now) -> None:
+    contact.consent_state = state
+    contact.consent_source = f"{MANUAL_SOURCE} {user.email}"[:64]
+    contact.consent_at = now
+    contact.consent_run_id = None
+    contact.updated_at = now
+    contact.updated_run_id = None  # the last change is this person's, not an import run's
+
+
+def unsubscribe(contact: Contact, user: User, reason: str = "") -> bool:
+    """Manual unsubscribe (confirmed on the page): sticky, no import re-subscribes; the
+    ledger names who and when. False when already unsubscribed here."""
     if contact.status == "unsubscribed" and contact.unsubscribed_locally:
         return False
     now = utcnow()
     contact.status = "unsubscribed"
     contact.unsubscribed_locally = True
     contact.unsubscribed_at = now
-    contact.updated_at = now
+    _set_consent(contact, "opted_out", user, now)
+    _ledger(contact, "opted_out", user, reason.strip() or "Unsubscribed on the contact page",
+            now)
     db.session.commit()
     return True
+
+
+def resubscribe(contact: Contact, user: User, evidence: str) -> None:
+    """A team member re-subscribes a contact, only with recorded evidence of consent
+    (imports never do). Raises FormError in plain words when it cannot be done."""
+    evidence = " ".join((evidence or "").split())
+    if contact.status == "subscribed":
+        raise FormError("evidence", "This contact is subscribed already.")
+    if suppression_of(contact) is not None:
+        raise FormError("evidence", "This email is on the suppression list; remove it there "
+                                    "first.")
+    if len(evidence) < EVIDENCE_MIN:
+        raise FormError("evidence", "Say how the person gave consent again (at least "
+                        f"{EVIDENCE_MIN} characters), e.g. “Asked by email on 2 May, ticket 4411”.")
+    now = utcnow()
+    contact.status = "subscribed"
+    contact.unsubscribed_locally = False
+    contact.unsubscribed_at = None
+    _set_consent(contact, "subscribed", user, now)
+    _ledger(contact, "subscribed", user, evidence, now)
+    db.session.commit()
+
+
+def suppression_of(contact: Contact) -> Suppression | None:
+    from .suppression import suppressed_by
+
+    return suppressed_by(contact.email_norm)
+
+
+def consent_history(contact: Contact) -> list[ConsentEvent]:
+    """The contact's consent ledger, newest first, with the team members loaded."""
+    from sqlalchemy.orm import selectinload
+
+    return list(db.session.scalars(
+        select(ConsentEvent).where(ConsentEvent.contact_id == contact.id)
+        .options(selectinload(ConsentEvent.user))
+        .order_by(ConsentEvent.recorded_at.desc(), ConsentEvent.id.desc())))

@@ -67,6 +67,18 @@ CRITERIA_HELP = {
                                             "unknown emails are not added."),
 }
 NEW_LIST = "new"
+# Sources whose records say whether a person subscribed to marketing; for the CRMs the team
+# picks a boolean source field that does. Stores default to "only subscribed".
+STORES = ("shopify", "magento")
+CONSENT_FILTER_HELP = {  # no "source" in these labels: the Source select keeps its name
+    "subscribed": ("Only people subscribed to marketing",
+                   "People the store or CRM does not report as subscribed are left out "
+                   "(kept as “no marketing consent” rejects)."),
+    "everyone": ("Everyone who has not opted out",
+                 "Also people with no recorded marketing consent, under the permission you "
+                 "confirm below."),
+}
+CONSENT_SAMPLE = 100
 _cache: dict[tuple, tuple[float, Any]] = {}
 
 
@@ -346,6 +358,72 @@ def estimate(integration: Integration, group: str, source: str, criteria: str,
                                  only_subscribed=only_subscribed))
 
 
+# ------------------------------------------------------------- the consent filter
+
+
+def default_consent_filter(integration: Integration) -> str:
+    return "subscribed" if integration.provider in STORES else "everyone"
+
+
+def consent_fields(integration: Integration, group: str) -> list[Field]:
+    """A CRM group's boolean source fields, the choices for "subscribed to marketing"."""
+    if integration.provider in STORES or not group:
+        return []
+    return [f for f in source_fields(integration, group) if f.type == "boolean"]
+
+
+def check_consent_choice(integration: Integration,
+                         values: SetupValues) -> tuple[str, str] | None:
+    """(form field, plain-words problem) when the consent filter choice cannot work."""
+    if values.consent_filter not in CONSENT_FILTER_HELP:
+        return "consent_filter", "Choose whom the import takes."
+    if integration.provider in STORES:
+        return None
+    if values.consent_field:
+        try:
+            names = {f.name for f in consent_fields(integration, values.group)}
+        except SourceTrouble:
+            names = set()
+        if values.consent_field not in names:
+            return "consent_field", "Choose a yes/no field of this group, or none."
+    elif values.consent_filter == "subscribed":
+        return ("consent_field", "Choose the source field that says a person subscribed to "
+                                 "marketing, or take everyone who has not opted out.")
+    return None
+
+
+@dataclass
+class ConsentCounts:
+    sampled: int  # records with an email in the sample
+    everyone: int  # of them, not opted out
+    subscribed: int  # of them, subscribed to marketing at the source
+
+
+def consent_counts(integration: Integration, group: str, source: str,
+                   consent_field: str = "") -> ConsentCounts:
+    """How many of the source's first records (one page, ≤ CONSENT_SAMPLE) each consent
+    filter would take: a sample, so the page says so."""
+    from ..imports.rules import record_consent
+
+    field_name = "" if integration.provider in STORES else consent_field
+
+    def count(provider):
+        pages = provider.iter_pages(group, source, fields=[field_name] if field_name else [])
+        try:
+            page = next(iter(pages), None)
+        finally:
+            close = getattr(pages, "close", None)
+            if close:
+                close()
+        states = [record_consent(r, field_name) for r in (page.records if page else [])
+                  [:CONSENT_SAMPLE] if r.email and str(r.email).strip()]
+        return ConsentCounts(len(states), sum(1 for s in states if s != "opted_out"),
+                             sum(1 for s in states if s == "subscribed"))
+
+    return _ask(integration, f"consent:{group}:{source}:{field_name}", count,
+                page_size=CONSENT_SAMPLE)
+
+
 # ----------------------------------------------------------------- the setup form
 
 
@@ -358,6 +436,8 @@ class SetupValues:
     group: str = ""
     source: str = ""
     criteria: str = "add_update"
+    consent_filter: str = "everyone"
+    consent_field: str = ""
     consent: bool = False
     run_hour: Any = ""
     time_zone: str = ""
@@ -367,7 +447,8 @@ class SetupValues:
     def from_import(cls, imp: RecurringImport) -> SetupValues:
         return cls(list_id=imp.list_id, cycle_id=imp.cycle_id or "",
                    cycle_start_day=imp.cycle_start_day, group=imp.group, source=imp.source,
-                   criteria=imp.criteria, consent=False,
+                   criteria=imp.criteria, consent_filter=imp.consent_filter,
+                   consent_field=imp.consent_field or "", consent=False,
                    run_hour="" if imp.run_hour is None else imp.run_hour,
                    time_zone=imp.time_zone or workspace_zone())
 
@@ -380,6 +461,8 @@ class SetupValues:
                    cycle_id=clean("cycle_id"), cycle_start_day=clean("cycle_start_day") or 0,
                    group=clean("group", 64), source=clean("source"),
                    criteria=clean("criteria") or "add_update",
+                   consent_filter=clean("consent_filter", 16) or "everyone",
+                   consent_field=clean("consent_field"),
                    consent=form.get("consent") in ("on", "1", "true", "yes"),
                    run_hour=clean("run_hour"), time_zone=clean("time_zone", 64))
 
@@ -435,6 +518,9 @@ def save_setup(integration: Integration, values: SetupValues, user_id: int,
         errors["source"] = "Choose which records to import."
     if values.criteria not in CRITERIA:
         errors["criteria"] = "Choose how new and existing contacts are treated."
+    consent_problem = check_consent_choice(integration, values)
+    if consent_problem:
+        errors[consent_problem[0]] = consent_problem[1]
     if not values.consent:
         errors["consent"] = ("Confirm that you have permission to email these contacts; "
                              "imports need it.")
@@ -465,6 +551,8 @@ def save_setup(integration: Integration, values: SetupValues, user_id: int,
     imp.cycle_start_day = day if cycle else 0
     imp.group, imp.source, imp.criteria = values.group, values.source, values.criteria
     imp.consent_confirmed_by_id, imp.consent_confirmed_at = user_id, now
+    imp.consent_filter = values.consent_filter
+    imp.consent_field = "" if integration.provider in STORES else values.consent_field
     schedule_changed = (imp.run_hour, imp.time_zone) != (hour, zone)
     imp.run_hour, imp.time_zone = hour, zone
     if schedule_changed and imp.state == "active" and imp.next_run_at is not None:

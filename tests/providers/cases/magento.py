@@ -61,5 +61,5 @@ class Case(SimulatorCase):
         return self.state.token_requests
 
     def expected_consent(self, person: Person) -> str:
-        # is_subscribed true -> subscribed; false (opted out or never asked) -> unknown
-        return "subscribed" if person.consent == "subscribed" else "unknown"
+        # is_subscribed true -> subscribed; false (opted out or never asked) -> not_subscribed
+        return "subscribed" if person.consent == "subscribed" else "not_subscribed"

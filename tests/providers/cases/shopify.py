@@ -62,8 +62,11 @@ class Case(SimulatorCase):
 
     def expected_consent(self, person) -> str:
         """PROVIDERS.md: unsubscribed/redacted/invalid opt out, subscribed consents, the
-        rest (pending = not yet, not_subscribed, no consent object) is unknown."""
+        explicit not_subscribed is not_subscribed, the rest (pending = not yet, no consent
+        object) is unknown."""
         state = sim.consent_state(person)
         if state in {"unsubscribed", "redacted", "invalid"}:
             return "opted_out"
+        if state == "not_subscribed":
+            return "not_subscribed"
         return "subscribed" if state == "subscribed" else "unknown"
