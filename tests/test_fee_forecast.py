@@ -72,9 +72,10 @@ def _plan(limit: int, price: str = "15") -> None:
     db.session.commit()
 
 
-def _box(signed_in, shop, *, source="all", list_id=None, criteria="add_update") -> str:
+def _box(signed_in, shop, *, source="all", list_id=None, criteria="add_update",
+         consent_filter="everyone") -> str:
     url = (f"/integrations/{shop.id}/imports/forecast?group=customers&source={source}"
-           f"&criteria={criteria}")
+           f"&criteria={criteria}&consent_filter={consent_filter}")
     if list_id is not None:
         url += f"&list_id={list_id}"
     resp = signed_in.htmx_get(url)
@@ -147,7 +148,7 @@ def test_edit_settings_does_not_count_contacts_already_on_the_list(signed_in, sm
     _plan(30)  # counting the 24 again as new would cost one block
     [imp] = db.session.scalars(select(RecurringImport)).all()
     page = signed_in.get(f"/imports/{imp.id}/settings").get_data(as_text=True)
-    assert 'hx-include="#f-list_id, #f-group, #f-criteria"' in page  # the source select
+    assert 'hx-include="#f-list_id, #f-group, #f-criteria, #f-consent_filter"' in page
     assert re.search(rf'<option value="{target.id}" selected>', page)
     html = _box(signed_in, shop, list_id=target.id)
     assert _headline(html) == "No extra fee this billing cycle"
@@ -156,6 +157,18 @@ def test_edit_settings_does_not_count_contacts_already_on_the_list(signed_in, sm
     elsewhere = _box(signed_in, shop, list_id=make_list("Other").id)
     assert _headline(elsewhere) == "15.00 USD more this billing cycle"
     assert "24 would be new" in elsewhere
+
+
+def test_the_consent_filter_is_part_of_the_forecast(signed_in, small_sim):
+    """"Only people subscribed at the source" leaves the others out of the fee, like the run."""
+    shop = _shop(small_sim)
+    everyone = import_setup.estimate(shop, "customers", "all", "add_update")
+    only = import_setup.estimate(shop, "customers", "all", "add_update", only_subscribed=True)
+    assert 0 < only.new.expected < everyone.new.expected
+    html = _box(signed_in, shop, consent_filter="subscribed")
+    assert "not subscribed at the source" in html
+    assert f"{only.new.expected:,} would be new" in html
+    assert f"{everyone.new.expected:,} would be new" in _box(signed_in, shop)
 
 
 def test_no_extra_fee_above_a_fee_already_due_says_so_in_one_breath(app):

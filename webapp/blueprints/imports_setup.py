@@ -168,7 +168,9 @@ def forecast(integration_id: int):
         try:
             if source in {s.id for s in service.sources(integration, group)}:
                 result = service.estimate(integration, group, source, criteria,
-                                          list_id=list_id)
+                                          list_id=list_id,
+                                          only_subscribed=service.forecast_only_subscribed(
+                                              integration, request.args.get("consent_filter")))
         except service.SourceTrouble as exc:
             trouble = exc
     template = "imports_setup/_forecast.html" if wants_partial() else \

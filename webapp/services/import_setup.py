@@ -361,6 +361,13 @@ def estimate(integration: Integration, group: str, source: str, criteria: str,
 # ------------------------------------------------------------- the consent filter
 
 
+def forecast_only_subscribed(integration: Integration, consent_filter: str | None) -> bool:
+    """Whether the fee forecast leaves out people not subscribed at the source: the stores'
+    records say so; a CRM's consent field is not in the sample, so its forecast stays the
+    larger "everyone" figure (an upper bound of the fee)."""
+    return consent_filter == "subscribed" and integration.provider in STORES
+
+
 def default_consent_filter(integration: Integration) -> str:
     return "subscribed" if integration.provider in STORES else "everyone"
 
