@@ -155,11 +155,11 @@ class _Recording(ImmutableMultiDict):
 
     read: set[str] = set()
 
-    def get(self, key, default=None, type=None):  # noqa: A002
+    def get(self, key, default=None, type=None):
         _Recording.read.add(key)
         return super().get(key, default, type)
 
-    def getlist(self, key, type=None):  # noqa: A002
+    def getlist(self, key, type=None):
         _Recording.read.add(key)
         return super().getlist(key, type)
 

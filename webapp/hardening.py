@@ -31,7 +31,7 @@ class IdConverter(IntegerConverter):
 
     regex = _up_to(MAX_ID)
 
-    def __init__(self, map, fixed_digits=0, min=1, max=MAX_ID, signed=False):  # noqa: A002
+    def __init__(self, map, fixed_digits=0, min=1, max=MAX_ID, signed=False):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 

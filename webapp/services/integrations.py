@@ -409,8 +409,8 @@ def connect_with_form(provider: str, form, reconnect: Integration | None
         raise ConnectError("This provider connects by signing in, not with a form.")
     for name, value in credentials.items():  # they travel in HTTP headers: ASCII only
         if not (value.isascii() and value.isprintable()):
-            raise FormError(name, "That does not look like one: paste it again (letters, "
-                                  "digits and punctuation only).")
+            raise FormError(name, "That does not look like a token or key: paste it again "
+                                  "(letters, digits and punctuation only).")
     credentials = _test(provider, settings, credentials)
     return _save(provider, settings, credentials, reconnect)
 
