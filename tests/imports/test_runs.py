@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from tests.factories import make_contacts, make_field
 from tests.imports.fakes import FakeProvider, people, rec
+from webapp.csvsafe import neutralise
 from webapp.extensions import db
 from webapp.imports import credentials, forecast, rejects
 from webapp.imports.preview import preview_now
@@ -115,7 +116,7 @@ def test_rejects_csv_neutralises_formulas(make_import, run_import):
     assert lines[1].startswith("'=HYPERLINK(1),bob@,,syntax_error,")
     assert lines[2].startswith("'+1,'-x@,,syntax_error")
     assert lines[3].startswith("'@a,'@x,,syntax_error")
-    assert rejects.neutralise("\tcmd") == "'\tcmd" and rejects.neutralise("ok") == "ok"
+    assert neutralise("\tcmd") == "'\tcmd" and neutralise("ok") == "ok"
     assert "opted_out_at_source" in lines[4]
 
 

@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 
 from sqlalchemy import select
 
+from ..csvsafe import stream
 from ..extensions import db
 from ..models import RejectedRow
 
 HEADER = ("source_id", "email", "name", "reason", "detail", "source")
-_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value: object) -> str:
-    """A cell a spreadsheet will not run as a formula: risky first characters get a '."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_DANGEROUS) else text
 
 
 def iter_csv(run_id: int, batch: int = 2000, *, source: str = "",
              reason: str = "") -> Iterator[str]:
     """The run's rejected and skipped rows as CSV text chunks (streamed, keyset-paginated);
     `source` names where the run read them, `reason` keeps only rows of that reason."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(HEADER)
+    return stream(HEADER, _batches(run_id, batch, source, reason))
+
+
+def _batches(run_id: int, batch: int, source: str, reason: str) -> Iterator[list[tuple]]:
     last = 0
     while True:
         stmt = (select(RejectedRow.id, RejectedRow.source_id, RejectedRow.email,
@@ -36,11 +29,7 @@ def iter_csv(run_id: int, batch: int = 2000, *, source: str = "",
         if reason:
             stmt = stmt.where(RejectedRow.reason == reason)
         rows = db.session.execute(stmt.order_by(RejectedRow.id).limit(batch)).all()
-        for row in rows:
-            writer.writerow([neutralise(v) for v in (*row[1:], source)])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
+        yield [(*row[1:], source) for row in rows]
         if len(rows) < batch:
             return
         last = rows[-1].id

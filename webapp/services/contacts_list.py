@@ -7,8 +7,6 @@ Filters narrow the same (list_id, id) walk that paging and search use, so a page
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,8 +14,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
+from ..csvsafe import stream
 from ..extensions import db
-from ..imports.rejects import neutralise
 from ..models import Contact, CustomField, Cycle, ImportRun, RecurringImport
 from ..models.lists import ORIGINS
 from .contacts import search_condition
@@ -166,30 +164,25 @@ def iter_export(list_id: int, filters: ContactFilters, q: str = "",
                                      .where(Cycle.list_id == list_id)).all())
     import_labels = dict(filter_choices(list_id).imports)
     import_of: dict[int, int] = {}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([*BASE_COLUMNS, *fields])
     where = _where(list_id, filters, q)
-    last = 0
-    while True:
-        rows = db.session.execute(select(*_EXPORTED).where(*where, Contact.id > last)
-                                  .order_by(Contact.id).limit(batch)).all()
-        run_ids = {r.created_run_id for r in rows if r.created_run_id} - import_of.keys()
-        if run_ids:
-            import_of.update(db.session.execute(
-                select(ImportRun.id, ImportRun.import_id).where(ImportRun.id.in_(run_ids))
-            ).all())
-        for r in rows:
-            custom = r.custom or {}
-            values = [r.email, r.name, r.status, r.consent_state, r.consent_source,
-                      r.consent_at, r.origin,
-                      import_labels.get(import_of.get(r.created_run_id)),
-                      cycles.get(r.cycle_id), r.cycle_day, r.enrolled_at, r.created_at,
-                      r.updated_at, *(custom.get(name) for name in fields)]
-            writer.writerow([neutralise(_cell(v)) for v in values])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        if len(rows) < batch:
-            return
-        last = rows[-1].id
+
+    def batches() -> Iterator[list[list[str]]]:
+        last = 0
+        while True:
+            rows = db.session.execute(select(*_EXPORTED).where(*where, Contact.id > last)
+                                      .order_by(Contact.id).limit(batch)).all()
+            run_ids = {r.created_run_id for r in rows if r.created_run_id} - import_of.keys()
+            if run_ids:
+                import_of.update(db.session.execute(
+                    select(ImportRun.id, ImportRun.import_id).where(ImportRun.id.in_(run_ids))
+                ).all())
+            yield [[_cell(v) for v in (
+                r.email, r.name, r.status, r.consent_state, r.consent_source, r.consent_at,
+                r.origin, import_labels.get(import_of.get(r.created_run_id)),
+                cycles.get(r.cycle_id), r.cycle_day, r.enrolled_at, r.created_at, r.updated_at,
+                *((r.custom or {}).get(name) for name in fields))] for r in rows]
+            if len(rows) < batch:
+                return
+            last = rows[-1].id
+
+    return stream([*BASE_COLUMNS, *fields], batches())
