@@ -10,7 +10,7 @@ from tests.imports.fakes import FakeProvider, people
 from webapp.extensions import db
 from webapp.imports.preview import preview_now
 from webapp.models import ImportRun
-from webapp.providers.base import RecordCount, SourceUnavailable
+from webapp.providers.base import OutcomeUnknown, RecordCount, SourceUnavailable
 from webapp.services.runs_view import progress_info
 
 
@@ -69,6 +69,17 @@ def test_a_count_that_fails_leaves_the_total_unknown_and_the_run_goes_on(make_im
     run = run_import(imp, provider)
     assert run.status == "completed" and run.added == 5 and run.source_total is None
     assert provider.labels_mid_walk[1] == "Running: 2 fetched, 2 written so far"
+
+
+def test_a_count_whose_token_refresh_was_lost_stops_the_run(make_import, run_import):
+    """A refresh POST that may have rotated the token must not be followed by another one
+    in the same run: the run fails plainly and the next run tries again."""
+    imp = make_import()
+    provider = Counting(people(5), page_size=2, fail_count=OutcomeUnknown(
+        "The connection broke off; the request may have been processed."))
+    run = run_import(imp, provider)
+    assert run.status == "failed" and run.error_kind == "unavailable"
+    assert run.fetched == 0 and provider.labels_mid_walk == []
 
 
 def test_a_resumed_walk_and_a_preview_ask_no_count(make_import, run_import):

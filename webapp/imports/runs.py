@@ -24,7 +24,7 @@ from ..extensions import db
 from ..models import CustomField, ImportRun, Integration, RecurringImport, WorkspaceNotice
 from ..models.base import utcnow
 from ..providers import get_provider_class
-from ..providers.base import AuthError, ProviderError, RateLimited, SchemaError
+from ..providers.base import AuthError, OutcomeUnknown, ProviderError, RateLimited, SchemaError
 from . import credentials
 from .pipeline import (
     PREVIEW_LIMIT,
@@ -358,11 +358,12 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
 
 def _record_source_total(run_id: int, provider, group: str, source: str, since) -> None:
     """Keep the source's own count of what this walk reads (the progress percentage); a
-    source that cannot count, or fails to, leaves it unknown and the run goes on."""
+    source that cannot count, or fails to, leaves it unknown and the run goes on, unless
+    the credentials are in doubt (rejected, or a refresh whose answer was lost)."""
     counter = getattr(provider, "count_records", None)
     try:
         counted = counter(group, source, since=since) if counter else None
-    except AuthError:
+    except (AuthError, OutcomeUnknown):
         raise
     except ProviderError as exc:
         log.info("import run %s: the source could not count its records (%s)", run_id,

@@ -126,6 +126,11 @@ class SourceUnavailable(ProviderError):
     kind = "unavailable"
 
 
+class OutcomeUnknown(SourceUnavailable):
+    """A request that must not be repeated (a token refresh, a write) may have been processed
+    at the provider: the run stops here rather than send anything else that depends on it."""
+
+
 class ConfigurationError(ProviderError):
     """Settings are wrong: unknown shop, wrong data centre, host not allowed, missing scope."""
 

@@ -23,7 +23,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
-from .base import ConfigurationError, RateLimited, SourceUnavailable
+from .base import ConfigurationError, OutcomeUnknown, RateLimited, SourceUnavailable
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Methods that may be sent twice without harm; the others are repeated only when they
@@ -399,7 +399,7 @@ class HttpClient:
                 if resp.status not in RETRY_STATUSES:
                     return resp
                 if not repeatable and not _retry_allowed(resp):
-                    raise SourceUnavailable(
+                    raise OutcomeUnknown(
                         f"The provider failed while handling the request (HTTP {resp.status}); "
                         "it is not repeated automatically, in case it was processed. The next "
                         "run tries again.", detail=resp.text[:300])
@@ -436,6 +436,7 @@ class HttpClient:
         if not repeatable and not never_sent(exc):
             words += (" The request may have been processed, so it is not repeated "
                       "automatically; the next run tries again.")
+            return OutcomeUnknown(words, detail=type(exc).__name__)
         return SourceUnavailable(words, detail=type(exc).__name__)
 
     def _delay(self, resp: Response | None, attempt: int) -> float:
