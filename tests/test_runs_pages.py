@@ -52,18 +52,21 @@ def test_history_lists_runs_newest_first_with_columns(signed_in):
     shop, zoho, news, vip = _setup()
     first = _run(news, fetched=300, added=250, updated=30, skipped=5, rejected=15)
     second = _run(vip, trigger="scheduled", status="failed", error="Source down.")
-    third = _run(news, trigger="preview", fetched=50)
+    third = _run(news, trigger="preview", fetched=50, added=45)
     resp = signed_in.get("/imports/runs/")
     assert resp.status_code == 200
     html = _html(resp)
     assert re.search(r'href="/imports/runs/"\s+aria-current="page">Import statistics</a>', html)
-    assert _history_ids(html) == [third.id, second.id, first.id]
+    assert _history_ids(html) == [second.id, first.id]  # a preview wrote nothing: left out
+    assert _history_ids(_html(signed_in.get("/imports/runs/?trigger=preview"))) == [third.id]
     row = re.search(rf'<tr id="run-{first.id}">.*?</tr>', html, re.S).group(0)
     for text in ("Newsletter", "Shopify · acme.myshopify.com", "Import now", ">300<", ">250<",
                  ">30<", ">5<", ">15<", "Completed", "1 min 10 s"):
         assert text in row, text
-    row = re.search(rf'<tr id="run-{third.id}">.*?</tr>', html, re.S).group(0)
-    assert "Preview" in row
+    previews = _html(signed_in.get("/imports/runs/?trigger=preview"))
+    row = re.search(rf'<tr id="run-{third.id}">.*?</tr>', previews, re.S).group(0)
+    assert "Preview" in row and "dry run: nothing written" in row
+    assert re.search(r"would add</span> 45<", row)
     row = re.search(rf'<tr id="run-{second.id}">.*?</tr>', html, re.S).group(0)
     assert "Scheduled" in row and "Failed" in row and "Zoho CRM · Acme CRM" in row
 
@@ -75,7 +78,7 @@ def test_history_filters_full_page_and_htmx(signed_in):
     c = _run(news, trigger="scheduled", status="capped")
     d = _run(news, trigger="preview")
     get = signed_in.get
-    assert _history_ids(_html(get(f"/imports/runs/?integration={shop.id}"))) == [d.id, c.id, a.id]
+    assert _history_ids(_html(get(f"/imports/runs/?integration={shop.id}"))) == [c.id, a.id]
     assert _history_ids(_html(get(f"/imports/runs/?list={vip.list_id}"))) == [b.id]
     assert _history_ids(_html(get("/imports/runs/?status=capped"))) == [c.id]
     assert _history_ids(_html(get("/imports/runs/?trigger=preview"))) == [d.id]

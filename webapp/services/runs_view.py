@@ -395,6 +395,8 @@ def history_page(filters: HistoryFilters, *, after: int | None = None,
         stmt = stmt.where(ImportRun.status == filters.status)
     if filters.trigger:
         stmt = stmt.where(ImportRun.trigger_kind == filters.trigger)
+    else:  # previews wrote nothing: they are listed only when asked for
+        stmt = stmt.where(ImportRun.trigger_kind != "preview")
     return keyset(stmt, ImportRun.id, after=after, before=before, size=size, descending=True)
 
 
