@@ -340,12 +340,13 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
         return _fail(run_id, lease, import_id, exc.kind, exc.reason)
     except LeaseLost:
         raise
-    except Exception as exc:  # a bug or a database failure: say so, keep the cursor
+    except Exception:  # a bug or a database failure: say so, keep the cursor
         session.rollback()
         log.exception("import run %s failed", run_id)
         return _fail(run_id, lease, import_id, "internal",
-                     f"An unexpected error stopped the import ({type(exc).__name__}). "
-                     "The next run continues where this one stopped.")
+                     "An unexpected error stopped the import; the worker's log has the "
+                     f"details (import run {run_id}). The next run continues where this one "
+                     "stopped.")
 
     if status == "handed_back":
         return _hand_back(run_id, lease)

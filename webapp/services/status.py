@@ -68,7 +68,7 @@ def check_database() -> Check:
         return Check(True, f"Database reachable ({dialect})")
     except SQLAlchemyError as exc:
         db.session.rollback()
-        return Check(False, "Database unreachable", type(exc).__name__)
+        return Check(False, "Database unreachable", _plain(exc))
 
 
 def check_scheduler(waiting: str = "") -> Check:
@@ -155,8 +155,8 @@ def current_status() -> Status:
         conn = _redis()
         conn.ping()
     except (RedisError, OSError) as exc:
-        status.redis = Check(False, "Redis unreachable", f"{url.split('@')[-1]}: "
-                             f"{type(exc).__name__}")
+        status.redis = Check(False, "Redis unreachable",
+                             f"{url.split('@')[-1]} did not answer: {_plain(exc)}")
         status.workers_check = Check(False, "Workers unknown: Redis unreachable")
         return status
     status.redis = Check(True, "Redis reachable")
@@ -169,7 +169,7 @@ def current_status() -> Status:
         waiting = _tick_waiting(conn, status.workers)
     except (RedisError, OSError) as exc:
         status.workers_check = Check(False, "Workers unknown: Redis failed mid-check",
-                                     type(exc).__name__)
+                                     _plain(exc))
         return status
     if waiting:
         status.scheduler = check_scheduler(waiting)
@@ -186,3 +186,12 @@ def current_status() -> Status:
             summary += f", {silent} not responding"
         status.workers_check = Check(not silent, summary)
     return status
+
+
+def _plain(exc: BaseException) -> str:
+    """What went wrong in words for the page (the log keeps the exception itself)."""
+    if isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower():
+        return "it took too long to answer."
+    if isinstance(exc, ConnectionError | OSError) or "connection" in type(exc).__name__.lower():
+        return "the connection was refused or broke off."
+    return "it answered with an error."
