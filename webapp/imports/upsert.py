@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import and_, any_, bindparam, case, cast, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from sqlalchemy.types import Text
+from sqlalchemy.types import String, Text, TypeDecorator
 
 from ..models import ConsentEvent, Contact, ImportRunSeen, RejectedRow
 from .seen import SeenHashes
@@ -106,9 +106,11 @@ def created_by_run(session: Session, list_id: int, run_id: int, norms: list[str]
     return total
 
 
-def _statement(dialect: str):
+def _statement(dialect: str, source=None):
     if dialect == "postgresql":
         stmt = postgresql.insert(contacts)
+        if source is not None:
+            stmt = stmt.from_select(CONTACT_KEYS, source)
         merged = contacts.c.custom.op("||")(stmt.excluded.custom)
     elif dialect == "sqlite":
         stmt = sqlite.insert(contacts)
@@ -214,9 +216,49 @@ CONTACT_KEYS = [
 
 def upsert_contacts(session: Session, rows: list[dict[str, Any]]) -> None:
     """Write `rows` (dicts with CONTACT_KEYS) in one batched INSERT … ON CONFLICT."""
-    if rows:
-        statement, connection = _bulk(session, "contacts", _statement, contacts, CONTACT_KEYS)
-        statement.execute(connection, rows)
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        _upsert_unnest(connection, rows)
+        return
+    statement, connection = _bulk(session, "contacts", _statement, contacts, CONTACT_KEYS)
+    statement.execute(connection, rows)
+
+
+_UNNEST: list[tuple[str, dict[str, Any]]] = []
+
+
+def _element_type(type_):
+    """The array element type for a column: plain text for strings (a cast to varchar(n)
+    would cut long values silently; the insert into the column still checks them)."""
+    if isinstance(type_, TypeDecorator):
+        type_ = type_.impl
+    return Text() if isinstance(type_, String) else type_
+
+
+def _unnest_sql(dialect) -> tuple[str, dict[str, Any]]:
+    """PostgreSQL: INSERT … SELECT FROM unnest(one array per column) ON CONFLICT …: one
+    statement and one small parameter set per page (no executemany buffers, one plan)."""
+    if not _UNNEST:
+        arrays = [cast(bindparam(k), postgresql.ARRAY(_element_type(contacts.c[k].type)))
+                  for k in CONTACT_KEYS]
+        rows = func.unnest(*arrays).table_valued(*CONTACT_KEYS).render_derived(name="page")
+        source = select(*[rows.c[k] for k in CONTACT_KEYS])
+        compiled = _statement("postgresql", source).compile(dialect=dialect)
+        literals = compiled.construct_params(dict.fromkeys(CONTACT_KEYS))  # CASE constants
+        constants = {k: v for k, v in literals.items() if k not in CONTACT_KEYS}
+        _UNNEST.append((compiled.string, constants))
+    return _UNNEST[0]
+
+
+def _upsert_unnest(connection, rows: list[dict[str, Any]]) -> None:
+    from psycopg.types.json import Jsonb
+
+    sql, constants = _unnest_sql(connection.dialect)
+    params: dict[str, Any] = {k: [row[k] for row in rows] for k in CONTACT_KEYS}
+    params["custom"] = [Jsonb(value) for value in params["custom"]]
+    connection.exec_driver_sql(sql, {**constants, **params})
 
 
 def insert_rows(session: Session, model, rows: list[dict[str, Any]]) -> None:
