@@ -314,11 +314,12 @@ def commit_page(session: Session, ctx: Context, plan: PagePlan, page: Page,
     session.execute(update(RecurringImport).where(RecurringImport.id == import_id)
                     .values(**imp_values))
     session.commit()
-    # Written: let the page's rows go now, not when the next page has been fetched and
-    # decoded (two pages alive at once is the work horse's peak).
+    # Written: let the page's records and rows go now, not when the next page has been
+    # fetched and decoded (two pages alive at once is the work horse's peak).
     plan.rows.clear()
     plan.rejects.clear()
     plan.consent.clear()
+    page.records.clear()
     _trim()
     progress.time("write", time.perf_counter() - started)
 
