@@ -227,6 +227,7 @@ def upsert_contacts(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 _UNNEST: list[tuple[str, dict[str, Any]]] = []
+_CONVERTED = [k for k in CONTACT_KEYS if isinstance(contacts.c[k].type, TypeDecorator)]
 
 
 def _element_type(type_):
@@ -258,6 +259,9 @@ def _upsert_unnest(connection, rows: list[dict[str, Any]]) -> None:
     sql, constants = _unnest_sql(connection.dialect)
     params: dict[str, Any] = {k: [row[k] for row in rows] for k in CONTACT_KEYS}
     params["custom"] = [Jsonb(value) for value in params["custom"]]
+    for key in _CONVERTED:  # UTCDateTime: aware values only, sent as UTC
+        convert = contacts.c[key].type.process_bind_param
+        params[key] = [convert(value, connection.dialect) for value in params[key]]
     connection.exec_driver_sql(sql, {**constants, **params})
 
 
@@ -294,7 +298,6 @@ def record_consent(session: Session, list_id: int, run_id: int, norms: list[str]
     for chunk in _chunks(dialect, norms):
         session.execute(statement, {"list_id": list_id, "run_id": run_id, "norms": chunk,
                                     "recorded_at": now})
-
 
 
 def insert_rejects(session: Session, rows: list[dict[str, Any]]) -> None:
