@@ -121,3 +121,27 @@ def _sqlite_plan_uses_the_unique_index() -> None:
     detail = " ".join(row[-1] for row in plan)
     assert "(list_id=? AND email_norm=?)" in detail, detail
     assert db.session.query(Contact).filter_by(list_id=target.id).count() == ROWS
+
+
+def test_a_fast_growing_young_table_gets_statistics(app):
+    """PostgreSQL: after 10,000 rows written into a never-analysed contacts table, the run
+    ANALYZEs it (custom plans need statistics too); fewer rows since then: not again."""
+    target = make_list("Growing")
+    make_contacts(target, 12_000)
+    db.session.commit()
+    if db.engine.dialect.name != "postgresql":
+        assert upsert.keep_statistics(db.session, 12_000) is False  # SQLite: nothing to do
+        return
+    reltuples = "SELECT reltuples FROM pg_class WHERE oid = 'contacts'::regclass"
+    db.session.execute(text("ALTER TABLE contacts SET (autovacuum_enabled = false)"))
+    db.session.commit()
+    try:
+        assert db.session.execute(text(reltuples)).scalar() < 0  # truncated: never counted
+        assert upsert.keep_statistics(db.session, 9_999) is False
+        assert upsert.keep_statistics(db.session, 12_000) is True
+        assert db.session.execute(text(reltuples)).scalar() == 12_000
+        assert upsert.keep_statistics(db.session, 2_000) is False  # too few since then
+    finally:
+        db.session.rollback()
+        db.session.execute(text("ALTER TABLE contacts RESET (autovacuum_enabled)"))
+        db.session.commit()

@@ -248,6 +248,7 @@ class Progress:
     pages: int = 0
     reasons: Counter = field(default_factory=Counter)
     timings: dict[str, float] = field(default_factory=dict)
+    unanalysed: int = 0  # rows written since the table's statistics were last checked
 
     @classmethod
     def of(cls, run: ImportRun) -> Progress:
@@ -294,6 +295,7 @@ def commit_page(session: Session, ctx: Context, plan: PagePlan, page: Page,
     the import's resume point. Raises LeaseLost (all rolled back) if the lease is gone."""
     now = utcnow()
     started = time.perf_counter()
+    written_before = progress.written
     write_page(session, ctx, plan, now, progress.pages + 1)  # settles the page's counts
     progress.add(plan)
     values = progress.values()
@@ -321,6 +323,9 @@ def commit_page(session: Session, ctx: Context, plan: PagePlan, page: Page,
     plan.consent.clear()
     page.records.clear()
     _trim()
+    progress.unanalysed += progress.written - written_before
+    if upsert.keep_statistics(session, progress.unanalysed):
+        progress.unanalysed = 0
     progress.time("write", time.perf_counter() - started)
 
 

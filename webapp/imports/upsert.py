@@ -20,7 +20,7 @@ from array import array
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, any_, bindparam, case, cast, func, or_, select
+from sqlalchemy import and_, any_, bindparam, case, cast, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.types import String, Text, TypeDecorator
@@ -298,6 +298,24 @@ def record_consent(session: Session, list_id: int, run_id: int, norms: list[str]
     for chunk in _chunks(dialect, norms):
         session.execute(statement, {"list_id": list_id, "run_id": run_id, "norms": chunk,
                                     "recorded_at": now})
+
+
+ANALYZE_AFTER = 10_000
+
+
+def keep_statistics(session: Session, written: int) -> bool:
+    """PostgreSQL: ANALYZE contacts once `written` rows since the last check exceed a fifth
+    of what the planner believes the table holds (or it never counted). Without statistics
+    even custom plans scan a young list by list_id; autovacuum comes minutes too late."""
+    if written < ANALYZE_AFTER or session.get_bind().dialect.name != "postgresql":
+        return False
+    known = session.execute(text(
+        "SELECT reltuples FROM pg_class WHERE oid = 'contacts'::regclass")).scalar()
+    if known is not None and known >= 0 and written < known / 5:
+        return False
+    session.execute(text("ANALYZE contacts"))
+    session.commit()
+    return True
 
 
 def insert_rejects(session: Session, rows: list[dict[str, Any]]) -> None:
