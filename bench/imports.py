@@ -1,8 +1,11 @@
 """Import engine benchmark: a simulator on loopback, the real worker path (enqueue → RQ worker
 → run completed), 10,000 and 100,000 contacts; and the floor: the same records fetched by the
-same client and written with plain sqlite3 executemany upserts.
+same client and written with plain executemany upserts (sqlite3, or psycopg on PostgreSQL).
 
-    python bench/imports.py [--provider salesforce] [--sizes 10000,100000]
+    python bench/imports.py [--provider salesforce] [--sizes 10000,100000] [--db sqlite,pg]
+
+SQLite always; PostgreSQL too when TRIBUTARY_BENCH_DATABASE_URL names a database there (any
+database of a role that may create databases: each run gets a fresh one, dropped after).
 
 Goals: 10k ≤ 2 s, 100k ≤ 15 s end to end; write stage ≥ 20,000 rows/s; worker peak memory
 ≤ 100 MB at 100k and ≤ 20 MB above the 10k figure. `run()` returns the figures as a dict.
@@ -30,22 +33,73 @@ GROUPS = {"shopify": "customers", "zoho": "Contacts", "magento": "customers",
           "salesforce": "Contact"}
 
 
-def _floor(provider_name: str, config: dict, n: int, tmp: Path) -> dict:
-    """Fetch with the same client and write with plain sqlite3 executemany upserts."""
+PG_HELP = ("PostgreSQL: not measured. Set TRIBUTARY_BENCH_DATABASE_URL="
+           "postgresql+psycopg://USER:PASSWORD@127.0.0.1:5432/postgres (a role that may "
+           "create databases) to run this on PostgreSQL too; start the local PostgreSQL 15 "
+           "with `sudo pg_ctlcluster 15 main start` (or `sudo systemctl start postgresql`).")
+
+
+def pg_admin_url() -> str | None:
+    return os.environ.get("TRIBUTARY_BENCH_DATABASE_URL") or None
+
+
+def create_database(admin_url: str, suffix: str) -> str:
+    """A fresh database `tributary_bench_<suffix>` on the server of `admin_url`; its URL."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    name = f"tributary_bench_{suffix}"
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {make_url(url).database} WITH (FORCE)")
+    engine.dispose()
+
+
+def _floor_connection(database_url: str, tmp: Path, n: int):
+    """(DBAPI connection, upsert SQL) for the floor's plain upserts."""
+    columns = ("CREATE TABLE floor_contacts (id {pk}, list_id INT, email TEXT, email_norm TEXT, "
+               "name TEXT, custom TEXT, UNIQUE (list_id, email_norm))")
+    upsert = ("INSERT INTO floor_contacts (list_id, email, email_norm, name, custom) "
+              "VALUES (1, {p}, {p}, {p}, '{{}}') ON CONFLICT (list_id, email_norm) DO UPDATE "
+              "SET name = excluded.name")
+    if database_url.startswith("postgresql"):
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        url = make_url(database_url).set(drivername="postgresql")
+        conn = psycopg.connect(url.render_as_string(hide_password=False))
+        conn.execute("DROP TABLE IF EXISTS floor_contacts")
+        conn.execute(columns.format(pk="SERIAL PRIMARY KEY"))
+        conn.commit()
+        return conn, upsert.format(p="%s")
+    conn = sqlite3.connect(tmp / f"floor-{n}.sqlite")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(columns.format(pk="INTEGER PRIMARY KEY"))
+    return conn, upsert.format(p="?")
+
+
+def _floor(provider_name: str, config: dict, n: int, tmp: Path, database_url: str) -> dict:
+    """Fetch with the same client and write with plain executemany upserts."""
     from webapp.imports.rules import normalise_email
     from webapp.providers import get_provider_class
 
     cls = get_provider_class(provider_name)
     provider = cls(config["settings"], config["credentials"], allow_loopback=True)
-    path = tmp / f"floor-{n}.sqlite"
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("CREATE TABLE contacts (id INTEGER PRIMARY KEY, list_id INT, email TEXT, "
-                 "email_norm TEXT, name TEXT, custom TEXT, UNIQUE (list_id, email_norm))")
-    sql = ("INSERT INTO contacts (list_id, email, email_norm, name, custom) "
-           "VALUES (1, ?, ?, ?, '{}') ON CONFLICT (list_id, email_norm) DO UPDATE SET "
-           "name = excluded.name")
+    conn, sql = _floor_connection(database_url, tmp, n)
+    cursor = conn.cursor()
     started = time.perf_counter()
     fetched = written = 0
     for page in provider.iter_pages(GROUPS[provider_name], "all"):
@@ -55,7 +109,7 @@ def _floor(provider_name: str, config: dict, n: int, tmp: Path) -> dict:
             if r.email:
                 norm = normalise_email(r.email)
                 rows[norm] = (r.email, norm, f"{r.first_name or ''} {r.last_name or ''}")
-        conn.executemany(sql, list(rows.values()))
+        cursor.executemany(sql, list(rows.values()))
         conn.commit()
         written += len(rows)
     seconds = time.perf_counter() - started
@@ -161,7 +215,8 @@ def _one(size: int, provider_name: str, env: dict, tmp: Path) -> dict:
                 "worker_peak_uss_mb": round(memory.peak_horse_uss, 1),
                 "worker_parent_peak_mb": round(memory.peak_worker, 1),
             }
-        result["floor"] = _floor(provider_name, config, size, tmp)
+        result["floor"] = _floor(provider_name, config, size, tmp,
+                                 env["TRIBUTARY_DATABASE_URL"])
         result["write_stage"] = _write_stage(provider_name, config, env, tmp)
         result["engine_over_floor"] = round(result["seconds"] / result["floor"]["seconds"], 2)
         return result
@@ -170,8 +225,10 @@ def _one(size: int, provider_name: str, env: dict, tmp: Path) -> dict:
         sim.stop()
 
 
-def run(sizes: tuple[int, ...] = (10_000, 100_000), provider: str = "salesforce") -> dict:
-    """Run the benchmark; returns the figures (also printed by main)."""
+def run(sizes: tuple[int, ...] = (10_000, 100_000), provider: str = "salesforce",
+        database_url: str | None = None) -> dict:
+    """Run the benchmark on a fresh database (SQLite file, or `database_url`); returns the
+    figures (also printed by main)."""
     from flask_migrate import upgrade
 
     from webapp import create_app
@@ -183,7 +240,7 @@ def run(sizes: tuple[int, ...] = (10_000, 100_000), provider: str = "salesforce"
     env = dict(os.environ)
     env.update({
         "TRIBUTARY_ENV": "test",
-        "TRIBUTARY_DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite'}",
+        "TRIBUTARY_DATABASE_URL": database_url or f"sqlite:///{tmp / 'bench.sqlite'}",
         "TRIBUTARY_REDIS_URL": f"redis://127.0.0.1:{port}/0",
         "TRIBUTARY_SECRET_KEY": os.urandom(16).hex(),
         "TRIBUTARY_ENCRYPTION_KEY": Fernet.generate_key().decode(),
@@ -196,7 +253,12 @@ def run(sizes: tuple[int, ...] = (10_000, 100_000), provider: str = "salesforce"
                           "SECRET_KEY": "x", "ENCRYPTION_KEY": env["TRIBUTARY_ENCRYPTION_KEY"]})
         with app.app_context():
             upgrade(directory=str(ROOT / "migrations"))
-        results = {"provider": provider, "runs": [_one(n, provider, env, tmp) for n in sizes]}
+            from webapp.extensions import db
+
+            database = db.engine.dialect.name
+            db.engine.dispose()
+        results = {"provider": provider, "database": database,
+                   "runs": [_one(n, provider, env, tmp) for n in sizes]}
     finally:
         stop(redis)
     by_size = {r["size"]: r for r in results["runs"]}
@@ -206,17 +268,18 @@ def run(sizes: tuple[int, ...] = (10_000, 100_000), provider: str = "salesforce"
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--provider", default="salesforce", choices=sorted(GROUPS))
-    parser.add_argument("--sizes", default="10000,100000")
-    parser.add_argument("--json", action="store_true", help="print the dict as JSON only")
-    args = parser.parse_args(argv)
-    results = run(tuple(int(s) for s in args.sizes.split(",")), args.provider)
-    if args.json:
-        print(json.dumps(results, indent=2))
-        return 0
-    print(f"import engine benchmark — {results['provider']} simulator, SQLite, real worker")
+def run_postgresql(sizes: tuple[int, ...], provider: str, admin_url: str) -> dict:
+    """`run` on a fresh PostgreSQL database created for it and dropped after."""
+    url = create_database(admin_url, f"imports_{os.getpid()}")
+    try:
+        return run(sizes, provider, url)
+    finally:
+        drop_database(admin_url, url)
+
+
+def _print(results: dict) -> None:
+    label = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[results["database"]]
+    print(f"import engine benchmark — {results['provider']} simulator, {label}, real worker")
     for r in results["runs"]:
         print(f"  {r['size']:>7,} records: {r['seconds']:6.2f} s end to end ({r['status']}), "
               f"added {r['added']:,}, rejected {r['rejected']:,}, {r['pages']} pages")
@@ -231,10 +294,37 @@ def main(argv: list[str] | None = None) -> int:
         print(f"           write stage alone (pages in memory, no HTTP): "
               f"{w['rows']:,} rows in {w['seconds']:.2f} s = {w['rows_per_s']:,} rows/s")
         f = r["floor"]
-        print(f"           floor (same client + sqlite3 executemany): {f['seconds']:.2f} s; "
-              f"engine/floor {r['engine_over_floor']}×")
+        driver = "psycopg" if results["database"] == "postgresql" else "sqlite3"
+        print(f"           floor (same client + {driver} executemany): {f['seconds']:.2f} s; "
+              f"engine/floor {r['engine_over_floor']}× (goal ≤ 2×)")
     if "memory_growth_mb_10k_to_100k" in results:
         print(f"  memory growth 10k → 100k: {results['memory_growth_mb_10k_to_100k']} MB")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--provider", default="salesforce", choices=sorted(GROUPS))
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--db", default="sqlite,pg",
+                        help="sqlite, pg or both (pg needs TRIBUTARY_BENCH_DATABASE_URL)")
+    parser.add_argument("--json", action="store_true", help="print the dicts as JSON only")
+    args = parser.parse_args(argv)
+    sizes = tuple(int(s) for s in args.sizes.split(","))
+    wanted = args.db.split(",")
+    everything = []
+    if "sqlite" in wanted:
+        everything.append(run(sizes, args.provider))
+    if "pg" in wanted:
+        admin = pg_admin_url()
+        if admin:
+            everything.append(run_postgresql(sizes, args.provider, admin))
+        elif not args.json:
+            print(PG_HELP)
+    if args.json:
+        print(json.dumps(everything, indent=2))
+        return 0
+    for results in everything:
+        _print(results)
     return 0
 
 

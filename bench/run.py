@@ -1,9 +1,12 @@
 """`make bench`: every benchmark in turn, each printing its figures.
 
-    .venv/bin/python bench/run.py [pages] [providers] [imports] [fresh-run]
+    .venv/bin/python bench/run.py [NAME [--option ...]] ...
+    make bench BENCH_ARGS="imports --sizes 100000 --db pg parallel"
 
-With no names, runs pages, providers and imports (fresh-run clones and installs from
-scratch: run it by name).
+Names: pages, providers, imports, parallel, load, fresh-run; options after a name go to that
+benchmark. With no names, runs pages, providers, imports, parallel and load (fresh-run clones
+and installs from scratch: run it by name). imports and parallel measure PostgreSQL when
+TRIBUTARY_BENCH_DATABASE_URL is set (and say how to start it when not).
 """
 
 from __future__ import annotations
@@ -16,17 +19,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DEFAULT = ("pages", "providers", "imports")
+DEFAULT = ("pages", "providers", "imports", "parallel", "load")
 MODULES = {"pages": "bench.pages", "providers": "bench.providers",
-           "imports": "bench.imports", "fresh-run": "bench.fresh_run"}
+           "imports": "bench.imports", "parallel": "bench.parallel", "load": "bench.load",
+           "fresh-run": "bench.fresh_run"}
 
 
-def main(names: list[str]) -> int:
-    for name in names or DEFAULT:
+def _plan(argv: list[str]) -> list[tuple[str, list[str]]]:
+    """[(benchmark, its options)] from `name --opt value name2 …`."""
+    plan: list[tuple[str, list[str]]] = []
+    for arg in argv:
+        if arg in MODULES:
+            plan.append((arg, []))
+        elif plan:
+            plan[-1][1].append(arg)
+        else:
+            raise SystemExit(f"unknown benchmark {arg!r}; choose from {', '.join(MODULES)}")
+    return plan or [(name, []) for name in DEFAULT]
+
+
+def main(argv: list[str]) -> int:
+    for name, options in _plan(argv):
         print(f"\n=== bench: {name} ===", flush=True)
         started = time.perf_counter()
         module = importlib.import_module(MODULES[name])
-        module.main([])  # each prints its own figures
+        module.main(options)  # each prints its own figures
         print(f"=== {name} done in {time.perf_counter() - started:.1f} s ===", flush=True)
     return 0
 

@@ -3,7 +3,15 @@ batch, on SQLite and PostgreSQL alike. Never one ORM object per row.
 
 The update keeps what must not change: a stored name is not erased by an empty one, custom
 values are merged key by key (SQLite json_patch, PostgreSQL ||), an unsubscribed contact
-stays unsubscribed, and enrolment and the creating run stay as they were.
+stays unsubscribed, and enrolment and the creating run stay as they were. The write itself
+decides consent against what is stored at that moment (another run may have written since
+this one read): a known consent is never replaced by "unknown", an unsubscribed contact's
+consent is never replaced by a subscribing row, and a row carrying no new consent leaves it.
+
+Lookups by email on PostgreSQL pass the emails as ONE array parameter (`= ANY(:norms)`): the
+statement text never changes, and the generic plan psycopg's automatic prepared statements
+switch to after five uses still probes the unique (list_id, email_norm) index. With an
+`IN (…)` list of thousands of parameters that generic plan scans the whole list instead.
 """
 
 from __future__ import annotations
@@ -12,9 +20,10 @@ from array import array
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, select
+from sqlalchemy import and_, any_, bindparam, case, cast, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.types import String, Text, TypeDecorator
 
 from ..models import ConsentEvent, Contact, ImportRunSeen, RejectedRow
 from .seen import SeenHashes
@@ -27,13 +36,6 @@ EXISTING_COLUMNS = (
     contacts.c.status, contacts.c.unsubscribed_locally, contacts.c.consent_state,
     contacts.c.consent_source, contacts.c.consent_at, contacts.c.consent_run_id,
 )
-
-_EXISTING = (
-    select(*EXISTING_COLUMNS)
-    .where(contacts.c.list_id == bindparam("list_id"))
-    .where(contacts.c.email_norm.in_(bindparam("norms", expanding=True)))
-)
-
 
 CHUNK = 5000
 _BUCKETS = (32, 128, 512, 2048, CHUNK)
@@ -48,27 +50,84 @@ def padded(values: list[str]) -> list[str]:
     return values + values[-1:] * (size - len(values)) if values else values
 
 
+def _among(dialect: str):
+    """The clause "email_norm is one of :norms": one array parameter on PostgreSQL, an
+    expanding `IN (…)` on SQLite (which has no arrays)."""
+    if dialect == "postgresql":
+        return contacts.c.email_norm == any_(cast(bindparam("norms"), postgresql.ARRAY(Text)))
+    return contacts.c.email_norm.in_(bindparam("norms", expanding=True))
+
+
+def _chunks(dialect: str, norms: list[str]):
+    """`norms` in chunks of at most CHUNK, as bind values for `_among` (SQLite: padded)."""
+    for start in range(0, len(norms), CHUNK):
+        chunk = norms[start:start + CHUNK]
+        yield chunk if dialect == "postgresql" else padded(chunk)
+
+
+def _existing(dialect: str):
+    return (select(*EXISTING_COLUMNS)
+            .where(contacts.c.list_id == bindparam("list_id"), _among(dialect)))
+
+
+_EXISTING = {name: _existing(name) for name in ("postgresql", "sqlite")}
+
+
+def _created(dialect: str):
+    return (select(func.count())
+            .where(contacts.c.list_id == bindparam("list_id"), _among(dialect),
+                   contacts.c.created_run_id == bindparam("run_id")))
+
+
+_CREATED = {name: _created(name) for name in ("postgresql", "sqlite")}
+
+
 def existing_contacts(session: Session, list_id: int, norms: Iterable[str]) -> dict[str, Any]:
     """Stored contacts of the list among `norms`, by normalised email (one query)."""
     norms = list(norms)
+    dialect = session.get_bind().dialect.name
     found: dict[str, Any] = {}
-    for start in range(0, len(norms), CHUNK):
-        chunk = padded(norms[start:start + CHUNK])
-        for row in session.execute(_EXISTING, {"list_id": list_id, "norms": chunk}):
+    for chunk in _chunks(dialect, norms):
+        for row in session.execute(_EXISTING[dialect], {"list_id": list_id, "norms": chunk}):
             found[row.email_norm] = row
     return found
 
 
-def _statement(dialect: str):
+def created_by_run(session: Session, list_id: int, run_id: int, norms: list[str]) -> int:
+    """How many of `norms` this run created (after its write, in the same transaction).
+
+    A run meets each email once, so this counts the rows its upsert inserted rather than
+    updated, even when another run inserted some of them after this one read."""
+    dialect = session.get_bind().dialect.name
+    total = 0
+    for chunk in _chunks(dialect, norms):
+        total += session.execute(_CREATED[dialect], {"list_id": list_id, "run_id": run_id,
+                                                     "norms": chunk}).scalar_one()
+    return total
+
+
+def _statement(dialect: str, source=None):
     if dialect == "postgresql":
         stmt = postgresql.insert(contacts)
+        if source is not None:
+            stmt = stmt.from_select(CONTACT_KEYS, source)
         merged = contacts.c.custom.op("||")(stmt.excluded.custom)
     elif dialect == "sqlite":
         stmt = sqlite.insert(contacts)
         merged = func.json_patch(contacts.c.custom, stmt.excluded.custom)
     else:  # pragma: no cover - only the two supported databases
         raise RuntimeError(f"unsupported database {dialect}")
-    ex = stmt.excluded
+    ex, stored = stmt.excluded, contacts.c
+    keep_consent = or_(
+        # The row carries the consent it read, not one this run recorded.
+        ex.consent_run_id.is_distinct_from(ex.updated_run_id),
+        and_(ex.consent_state == "unknown", stored.consent_state != "unknown"),
+        and_(stored.status == "unsubscribed", ex.status != "unsubscribed"),
+    )
+
+    def consent(column: str):
+        return case((keep_consent, stored[column]), else_=ex[column])
+
     return stmt.on_conflict_do_update(
         index_elements=[contacts.c.list_id, contacts.c.email_norm],
         set_={
@@ -78,10 +137,10 @@ def _statement(dialect: str):
                 (contacts.c.status == "unsubscribed", "unsubscribed"), else_=ex.status
             ),
             "unsubscribed_at": func.coalesce(contacts.c.unsubscribed_at, ex.unsubscribed_at),
-            "consent_state": ex.consent_state,
-            "consent_source": ex.consent_source,
-            "consent_at": ex.consent_at,
-            "consent_run_id": ex.consent_run_id,
+            "consent_state": consent("consent_state"),
+            "consent_source": consent("consent_source"),
+            "consent_at": consent("consent_at"),
+            "consent_run_id": consent("consent_run_id"),
             "updated_at": ex.updated_at,
             "updated_run_id": ex.updated_run_id,
         },
@@ -157,9 +216,53 @@ CONTACT_KEYS = [
 
 def upsert_contacts(session: Session, rows: list[dict[str, Any]]) -> None:
     """Write `rows` (dicts with CONTACT_KEYS) in one batched INSERT … ON CONFLICT."""
-    if rows:
-        statement, connection = _bulk(session, "contacts", _statement, contacts, CONTACT_KEYS)
-        statement.execute(connection, rows)
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        _upsert_unnest(connection, rows)
+        return
+    statement, connection = _bulk(session, "contacts", _statement, contacts, CONTACT_KEYS)
+    statement.execute(connection, rows)
+
+
+_UNNEST: list[tuple[str, dict[str, Any]]] = []
+_CONVERTED = [k for k in CONTACT_KEYS if isinstance(contacts.c[k].type, TypeDecorator)]
+
+
+def _element_type(type_):
+    """The array element type for a column: plain text for strings (a cast to varchar(n)
+    would cut long values silently; the insert into the column still checks them)."""
+    if isinstance(type_, TypeDecorator):
+        type_ = type_.impl
+    return Text() if isinstance(type_, String) else type_
+
+
+def _unnest_sql(dialect) -> tuple[str, dict[str, Any]]:
+    """PostgreSQL: INSERT … SELECT FROM unnest(one array per column) ON CONFLICT …: one
+    statement and one small parameter set per page (no executemany buffers, one plan)."""
+    if not _UNNEST:
+        arrays = [cast(bindparam(k), postgresql.ARRAY(_element_type(contacts.c[k].type)))
+                  for k in CONTACT_KEYS]
+        rows = func.unnest(*arrays).table_valued(*CONTACT_KEYS).render_derived(name="page")
+        source = select(*[rows.c[k] for k in CONTACT_KEYS])
+        compiled = _statement("postgresql", source).compile(dialect=dialect)
+        literals = compiled.construct_params(dict.fromkeys(CONTACT_KEYS))  # CASE constants
+        constants = {k: v for k, v in literals.items() if k not in CONTACT_KEYS}
+        _UNNEST.append((compiled.string, constants))
+    return _UNNEST[0]
+
+
+def _upsert_unnest(connection, rows: list[dict[str, Any]]) -> None:
+    from psycopg.types.json import Jsonb
+
+    sql, constants = _unnest_sql(connection.dialect)
+    params: dict[str, Any] = {k: [row[k] for row in rows] for k in CONTACT_KEYS}
+    params["custom"] = [Jsonb(value) for value in params["custom"]]
+    for key in _CONVERTED:  # UTCDateTime: aware values only, sent as UTC
+        convert = contacts.c[key].type.process_bind_param
+        params[key] = [convert(value, connection.dialect) for value in params[key]]
+    connection.exec_driver_sql(sql, {**constants, **params})
 
 
 def insert_rows(session: Session, model, rows: list[dict[str, Any]]) -> None:
@@ -172,22 +275,47 @@ def insert_rows(session: Session, model, rows: list[dict[str, Any]]) -> None:
         statement.execute(connection, rows)
 
 
+_LEDGER: dict[str, Any] = {}
+
+
 def record_consent(session: Session, list_id: int, run_id: int, norms: list[str],
                    now) -> None:
     """Consent ledger rows for the contacts whose consent this run recorded, copied
     set-based from the contacts just written (INSERT … SELECT)."""
     ledger = ConsentEvent.__table__
-    for start in range(0, len(norms), CHUNK):
-        chunk = padded(norms[start:start + CHUNK])
+    dialect = session.get_bind().dialect.name
+    statement = _LEDGER.get(dialect)
+    if statement is None:
         source = (
             select(contacts.c.id, contacts.c.consent_state, contacts.c.consent_source,
                    contacts.c.consent_at, contacts.c.consent_run_id,
-                   bindparam("recorded_at", now, type_=ledger.c.recorded_at.type))
-            .where(contacts.c.list_id == list_id, contacts.c.consent_run_id == run_id,
-                   contacts.c.email_norm.in_(chunk))
+                   bindparam("recorded_at", type_=ledger.c.recorded_at.type))
+            .where(contacts.c.list_id == bindparam("list_id"),
+                   contacts.c.consent_run_id == bindparam("run_id"), _among(dialect))
         )
-        session.execute(ledger.insert().from_select(
-            ["contact_id", "state", "source", "at", "run_id", "recorded_at"], source))
+        statement = _LEDGER[dialect] = ledger.insert().from_select(
+            ["contact_id", "state", "source", "at", "run_id", "recorded_at"], source)
+    for chunk in _chunks(dialect, norms):
+        session.execute(statement, {"list_id": list_id, "run_id": run_id, "norms": chunk,
+                                    "recorded_at": now})
+
+
+ANALYZE_AFTER = 10_000
+
+
+def keep_statistics(session: Session, written: int) -> bool:
+    """PostgreSQL: ANALYZE contacts once `written` rows since the last check exceed a fifth
+    of what the planner believes the table holds (or it never counted). Without statistics
+    even custom plans scan a young list by list_id; autovacuum comes minutes too late."""
+    if written < ANALYZE_AFTER or session.get_bind().dialect.name != "postgresql":
+        return False
+    known = session.execute(text(
+        "SELECT reltuples FROM pg_class WHERE oid = 'contacts'::regclass")).scalar()
+    if known is not None and known >= 0 and written < known / 5:
+        return False
+    session.execute(text("ANALYZE contacts"))
+    session.commit()
+    return True
 
 
 def insert_rejects(session: Session, rows: list[dict[str, Any]]) -> None:
