@@ -74,6 +74,7 @@ class PagePlan:
     counts: Counter = field(default_factory=Counter)
     reasons: Counter = field(default_factory=Counter)
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    added: list[str] = field(default_factory=list)  # emails planned as new contacts
 
     @property
     def written(self) -> int:
@@ -216,6 +217,7 @@ def plan_page(session: Session, ctx: Context, records: list[Record], seen: SeenH
                                   consent=(consent, ctx.consent_source, consent_at, ctx.run_id),
                                   new=True))
             plan.consent.append((norm, consent, consent_at))
+            plan.added.append(norm)
             counts["added"] += 1
             _sample(plan, ctx, "add", rec, email, name=name, custom=custom, warnings=warnings)
             continue
@@ -302,9 +304,10 @@ def write_page(session: Session, ctx: Context, plan: PagePlan, now: datetime,
     once, and two runs writing one list take its row locks in the same order."""
     plan.rows.sort(key=itemgetter("email_norm"))
     upsert.upsert_contacts(session, plan.rows)
-    if plan.rows:  # another run may have added some "new" rows since this one read
-        created = upsert.created_by_run(session, ctx.list_id, ctx.run_id,
-                                        [r["email_norm"] for r in plan.rows])
+    if plan.added:  # another run may have added some "new" rows since this one read
+        # Only the rows planned as new: a contact this run added on an earlier page and now
+        # updates (an opt-out pages apart) was created by this run too, but is an update.
+        created = upsert.created_by_run(session, ctx.list_id, ctx.run_id, plan.added)
         plan.counts["updated"] += plan.counts["added"] - created
         plan.counts["added"] = created
     upsert.record_consent(session, ctx.list_id, ctx.run_id, [c[0] for c in plan.consent], now)
