@@ -172,7 +172,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     parser.add_argument("--name", help="worker name (default: host and pid)")
     args = parser.parse_args(argv)
-    app = create_app({"LOAD_MIGRATIONS": False})
+    app = create_app({"LOAD_MIGRATIONS": False, "LOAD_VIEWS": False})
     with app.app_context():
         ttl = int(app.config["WORKER_TTL"])
         worker = AppWorker(

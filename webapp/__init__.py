@@ -36,10 +36,16 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
 
-    from . import (
-        models,  # noqa: F401  (registers the tables on db.metadata)
-        user_sessions,
-    )
+    from . import models  # noqa: F401  (registers the tables on db.metadata)
+
+    if app.config["LOAD_VIEWS"]:
+        _register_views(app)
+    return app
+
+
+def _register_views(app: Flask) -> None:
+    """Pages, sign-in, authorization and the CLI: what a web process (not a worker) needs."""
+    from . import user_sessions
     from .authz import register_authz
     from .blueprints import register_blueprints
     from .cli import register_cli
@@ -52,7 +58,6 @@ def create_app(config: dict | None = None) -> Flask:
     register_blueprints(app)
     register_cli(app)
     register_common(app)
-    return app
 
 
 def _install_transport_rules(app: Flask) -> None:

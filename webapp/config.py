@@ -38,6 +38,9 @@ DEFAULTS: dict[str, object] = {
     "JOB_TIMEOUT_SECONDS": 3600,
     # Bind Flask-Migrate (`flask db …`); worker.py and wsgi.py turn it off to stay light.
     "LOAD_MIGRATIONS": True,
+    # Register the pages (blueprints, their services, the CLI); worker.py turns it off: a job
+    # renders nothing, and each work horse is ~4 MB lighter without them.
+    "LOAD_VIEWS": True,
     # OAuth apps (client id / secret) per provider; the settings page may store them instead.
     "SHOPIFY_CLIENT_ID": "",
     "SHOPIFY_CLIENT_SECRET": "",
