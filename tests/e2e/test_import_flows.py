@@ -261,8 +261,13 @@ def test_salesforce_oauth_setup_map_import(page: Page, live_server: str, user, a
     expect(page.get_by_role("heading", name="Set up recurring imports")).to_be_visible()
     # the list options reload on that change: type the name once they are in, or the swap
     # empties the field again (a race that shows under load)
-    with page.expect_response(lambda r: "/imports/list-options" in r.url):
-        page.get_by_label("Import into list").select_option(label="Create a new list…")
+    # htmx must be listening before the change, or no request goes out to wait for; with no
+    # list yet, "Create a new list…" is already chosen and choosing it again changes nothing
+    page.wait_for_function("() => window.htmx !== undefined && document.readyState === 'complete'")
+    chooser = page.get_by_label("Import into list")
+    if chooser.evaluate("el => el.selectedOptions[0].text") != "Create a new list…":
+        with page.expect_response(lambda r: "/imports/list-options" in r.url):
+            chooser.select_option(label="Create a new list…")
     expect(page.locator("#list-options")).to_be_visible()
     page.get_by_label("Name of the new list").fill("Salesforce contacts")
     page.get_by_label("Group").select_option(label="Contacts")
