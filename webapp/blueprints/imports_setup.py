@@ -376,7 +376,7 @@ def undo(import_id: int):
     col = _column(cols, move["source"])
     if not wants_partial():
         flash(done, "success")
-    return _cell_response(imp, cols, fields, col, changed, undone=done)
+    return _cell_response(imp, cols, fields, col, changed, undone=done, oob=True)
 
 
 def _new_field_form(col, form=None, error=None, error_field=None):
