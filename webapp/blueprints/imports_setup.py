@@ -317,7 +317,9 @@ def _cell_response(imp, cols, fields, col, moved=(), errors=None, added=None, un
     state = _view_state(imp, cols)
     if not wants_partial():
         return redirect(_page_url(imp, state) + f"#col-{col.key}", code=303)
-    shown = {c.name for c in state["shown"]} | {col.name}
+    shown = {c.name for c in state["shown"]}
+    if not extra.get("oob"):  # the cell that posted is on the page even when filtered out
+        shown.add(col.name)
     view = state["view"]
     main = _cell_context(imp, col, fields, view, **extra) if col.name in shown else None
     others = [_cell_context(imp, _column(cols, name), fields, view, oob=True)
