@@ -80,6 +80,10 @@ def test_first_open_recognises_email_name_and_same_named_fields(signed_in, imp):
     assert mapping["email"] == "email" and mapping[FULL_NAME] == "name"
     assert mapping["custom.loyalty_tier"] == tier.id
     assert mapping["first_name"] == "?" and mapping["tags"] == "?"
+    # 30 source fields: one row per field by default; the grid on request
+    assert 'class="mapping-list"' in page and "grid-scroll" not in page
+    assert f'<td id="col-{_key("email")}"' in page
+    page = _html(signed_in.get(f"/imports/{imp.id}/mapping?view=grid"))
     assert 'class="grid-scroll" tabindex="0" role="region" aria-label=' in page
     assert f'id="col-{_key("email")}"' in page
     assert re.search(r'<option value="email" selected>Email</option>', page)

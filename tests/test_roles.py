@@ -51,6 +51,7 @@ ACCESS = {
     "imports_setup.mapping": MEMBER,
     "imports_setup.samples": MEMBER, "imports_setup.assign": MEMBER,
     "imports_setup.create_field": MEMBER, "imports_setup.ignore": MEMBER,
+    "imports_setup.undo": MEMBER,
     "imports_setup.preview": MEMBER, "imports_setup.start": MEMBER,
     "recurring.row": MEMBER, "recurring.stop": MEMBER, "recurring.resume": MEMBER,
     "recurring.import_now": MEMBER,

@@ -119,8 +119,11 @@ def _target(page: Page, source: str):
 
 def _map_and_import(page: Page, shots: Path, prefix: str, *, email: str,
                     tier_source: str) -> None:
-    """On the mapping page: Email and Name recognised, samples loaded, Ignore, Import."""
+    """On the mapping page: Email and Name recognised, samples loaded, Ignore, Import (in
+    the grid view: more than 12 fields open one row per field, so switch)."""
     expect(page.get_by_role("heading", name="Assign custom fields")).to_be_visible()
+    expect(page.get_by_label("One row per field")).to_be_checked()
+    page.get_by_label("Columns side by side").check()
     expect(_target(page, email)).to_have_value("email")
     expect(_target(page, "Full name")).to_have_value("name")
     expect(page.locator("#samples")).to_contain_text("Record 1")
@@ -303,7 +306,7 @@ def test_imported_markup_is_text_everywhere(page: Page, live_server: str, user, 
     db.session.commit()
     _sign_in(page, live_server, user)
 
-    page.goto(f"{live_server}/imports/{imp.id}/mapping")
+    page.goto(f"{live_server}/imports/{imp.id}/mapping?view=grid")
     expect(page.locator("#samples")).to_contain_text(XSS_NAME)
     page.get_by_role("button", name="Preview").click()
     expect(page.locator("#preview")).to_contain_text("Would add")

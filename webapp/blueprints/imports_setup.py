@@ -12,6 +12,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_login import current_user
@@ -203,6 +204,8 @@ def consent_counts(integration_id: int):
 
 # ------------------------------------------------------------------ the mapping grid
 
+MOVE_KEY = "mapping_move"  # the last assignment that moved a target, for one-step Undo
+
 
 def _grid(imp, failed_status: int = 200):
     """(columns, mapping, custom fields by id); when the source cannot answer, the request
@@ -223,12 +226,39 @@ def _column(cols, source: str) -> rules.Column:
     return col
 
 
-def _cell_context(imp, col, fields, **extra):
+def _view_state(imp, cols) -> dict:
+    """The view and the field filter of this request (query string or form). Only the page
+    picks a default view; a partial request that does not say its view came from the grid
+    (the only view before there were two)."""
+    raw = request.values.get("view")
+    if request.endpoint != "imports_setup.mapping" and raw not in rules.VIEWS:
+        raw = "grid"
+    q = " ".join((request.values.get("q") or "").split())[:100]
+    unassigned = request.values.get("unassigned") in ("1", "on", "true")
+    shown = rules.filter_columns(cols, imp.mapping or {}, q, unassigned)
+    return {"view": rules.choose_view(raw, len(cols)), "q": q, "unassigned": unassigned,
+            "shown": shown, "total": len(cols)}
+
+
+def _page_url(imp, state, **extra) -> str:
+    return url_for("imports_setup.mapping", import_id=imp.id, view=state["view"],
+                   q=state["q"] or None, unassigned=1 if state["unassigned"] else None,
+                   **extra)
+
+
+def _cell_context(imp, col, fields, view="grid", **extra):
     by_id = {f.id: f for f in fields}
     target = service.target_of(imp.mapping or {}, col.name)
-    return {"imp": imp, "col": col, "target": target, "fields": fields,
+    return {"imp": imp, "col": col, "target": target, "fields": fields, "view": view,
             "warning": rules.type_fit(col, service.field_for(target, by_id)),
             "formats": FIELD_FORMATS, "types": FIELD_TYPES, **{"new_field": None, **extra}}
+
+
+def _status_context(imp, cols, fields, errors=None, view="grid", undone=None) -> dict:
+    """The status bar's context, with the warning (and Undo) of a move still undoable."""
+    notice = service.move_notice(imp, cols, session.get(MOVE_KEY), {f.id: f for f in fields})
+    return {"status": service.status(imp, cols, errors), "imp": imp, "notice": notice,
+            "undone": undone, "view": view}
 
 
 def _trouble_page(imp, exc, status=200):
@@ -252,31 +282,55 @@ def mapping(import_id: int):
                          if col else None, **extra)
 
 
+def _samples_by_column(cols, rows) -> dict[str, list[str]]:
+    """Sample rows (one value per column) turned into the values of each column."""
+    return {c.name: [row[i] for row in rows] for i, c in enumerate(cols)}
+
+
 @bp.get("/imports/<int:import_id>/mapping/samples")
 def samples(import_id: int):
-    """The grid's sample rows (htmx on load; a plain GET renders the whole page)."""
+    """The sample values (htmx on load; a plain GET renders the whole page): the grid's
+    rows, or each row's sample cell out of band in the one-row-per-field view."""
     imp = _import_or_404(import_id)
     if not wants_partial():
         return redirect(url_for("imports_setup.mapping", import_id=imp.id))
     trouble, rows, cols = None, [], []
     try:
         cols = service.columns(imp)
-        rows = service.samples(imp, cols)
+        rows = service.samples(imp, cols)  # always all columns: the cache holds one page
     except service.SourceTrouble as exc:
         trouble = exc
-    return render_template("imports_setup/_samples.html", rows=rows, cols=cols,
-                           trouble=trouble, imp=imp)
+    state = _view_state(imp, cols)
+    by_column = _samples_by_column(cols, rows)
+    if state["view"] == "list":
+        return render_template("imports_setup/_list_samples.html", trouble=trouble,
+                               shown=state["shown"], by_column=by_column, count=len(rows))
+    shown_rows = [[by_column[c.name][i] for c in state["shown"]] for i in range(len(rows))]
+    return render_template("imports_setup/_samples.html", rows=shown_rows,
+                           cols=state["shown"], trouble=trouble, imp=imp)
 
 
-def _cell_response(imp, cols, fields, col, moved=(), errors=None, **extra):
-    """The changed column header, plus (out of band) the status bar and moved columns."""
+def _cell_response(imp, cols, fields, col, moved=(), errors=None, added=None, undone=None,
+                   **extra):
+    """The changed target cell, plus (out of band) the status bar, the cells a target moved
+    away from and, for a field created inline, its option in every other shown select."""
+    state = _view_state(imp, cols)
     if not wants_partial():
-        return redirect(url_for("imports_setup.mapping", import_id=imp.id) + f"#col-{col.key}",
-                        code=303)
-    main = _cell_context(imp, col, fields, **extra)
-    others = [_cell_context(imp, _column(cols, name), fields, oob=True) for name in moved]
-    return render_template("imports_setup/_assign_response.html", main=main, others=others,
-                           status=service.status(imp, cols, errors), imp=imp)
+        return redirect(_page_url(imp, state) + f"#col-{col.key}", code=303)
+    shown = {c.name for c in state["shown"]}
+    if not extra.get("oob"):  # the cell that posted is on the page even when filtered out
+        shown.add(col.name)
+    view = state["view"]
+    main = _cell_context(imp, col, fields, view, **extra) if col.name in shown else None
+    others = [_cell_context(imp, _column(cols, name), fields, view, oob=True)
+              for name in moved if name in shown]
+    new_options = []
+    if added is not None:
+        new_options = [c for c in state["shown"] if c.name != col.name]
+    return render_template(
+        "imports_setup/_assign_response.html", main=main, others=others, added=added,
+        new_options=new_options, first_field=added is not None and len(fields) == 1,
+        **_status_context(imp, cols, fields, errors, view, undone))
 
 
 @bp.post("/imports/<int:import_id>/mapping/assign")
@@ -287,15 +341,44 @@ def assign(import_id: int):
     raw = request.form.get("target", "")
     if raw == "__new__":  # show the inline "New custom field…" form in this column
         if not wants_partial():
-            return redirect(url_for("imports_setup.mapping", import_id=imp.id,
-                                    new=col.key) + f"#col-{col.key}", code=303)
+            state = _view_state(imp, cols)
+            return redirect(_page_url(imp, state, new=col.key) + f"#col-{col.key}",
+                            code=303)
         return _cell_response(imp, cols, fields, col, new_field=_new_field_form(col))
     try:
         target = service.parse_target(raw)
     except ValueError as exc:
         return _cell_response(imp, cols, fields, col, error=str(exc))
+    previous = service.target_of(imp.mapping or {}, col.name)
     moved = service.assign(imp, col.name, target)
+    if moved:  # warn where it came from, and keep what Undo needs
+        session[MOVE_KEY] = {"import_id": imp.id, "source": col.name, "target": target,
+                             "previous": previous, "others": moved}
+    else:
+        session.pop(MOVE_KEY, None)
     return _cell_response(imp, cols, fields, col, moved)
+
+
+@bp.post("/imports/<int:import_id>/mapping/undo")
+def undo(import_id: int):
+    """One-step Undo of a move: the target goes back to its column, the column that took it
+    gets its previous target back."""
+    imp = _import_or_404(import_id)
+    cols, _mapping, fields = _grid(imp, 200 if wants_partial() else 502)
+    move = session.pop(MOVE_KEY, None)
+    result = service.undo_move(imp, cols, move, {f.id: f for f in fields})
+    if result is None:
+        if not wants_partial():
+            flash("Nothing to undo: the fields changed since.", "error")
+            return redirect(_page_url(imp, _view_state(imp, cols)), code=303)
+        return render_template("imports_setup/_status.html", **_status_context(
+            imp, cols, fields, view=_view_state(imp, cols)["view"],
+            undone="Nothing to undo: the fields changed since."))
+    changed, done = result
+    col = _column(cols, move["source"])
+    if not wants_partial():
+        flash(done, "success")
+    return _cell_response(imp, cols, fields, col, changed, undone=done, oob=True)
 
 
 def _new_field_form(col, form=None, error=None, error_field=None):
@@ -309,7 +392,8 @@ def _new_field_form(col, form=None, error=None, error_field=None):
 
 @bp.post("/imports/<int:import_id>/mapping/fields")
 def create_field(import_id: int):
-    """Create a custom field inline for one column and assign it there."""
+    """Create a custom field inline for one column and assign it there; every other shown
+    select gets it as a choice at once (out of band)."""
     imp = _import_or_404(import_id)
     cols, _mapping, fields = _grid(imp, 200 if wants_partial() else 502)
     col = _column(cols, request.form.get("source", ""))
@@ -320,23 +404,31 @@ def create_field(import_id: int):
         if not wants_partial():
             return _mapping_page(imp, cols, fields, new_field=(col.key, form), status=422)
         return _cell_response(imp, cols, fields, col, new_field=form)
+    session.pop(MOVE_KEY, None)
     fields = service.custom_fields()
     if not wants_partial():
         flash(f"Custom field {created.name} created and assigned to {col.label}.", "success")
-    return _cell_response(imp, cols, fields, col, moved,
+    return _cell_response(imp, cols, fields, col, moved, added=created,
                           created=f"Custom field {created.name} created.")
 
 
 def _mapping_page(imp, cols, fields, *, new_field=None, errors=None, preview=None,
                   status=200, **extra):
+    state = _view_state(imp, cols)
     cells = []
-    for col in cols:
+    for col in state["shown"]:
         form = new_field[1] if new_field and new_field[0] == col.key else None
-        cells.append(_cell_context(imp, col, fields, new_field=form))
-    return render_template("imports_setup/mapping.html", imp=imp, cols=cols, cells=cells,
-                           status=service.status(imp, cols, errors), trouble=None,
-                           preview=preview, label=service.label(imp.integration),
-                           **extra), status
+        cells.append(_cell_context(imp, col, fields, state["view"], new_field=form))
+    if "sample_rows" in extra:
+        extra["by_column"] = _samples_by_column(cols, extra["sample_rows"])
+        extra["sample_rows"] = [[extra["by_column"][c.name][i] for c in state["shown"]]
+                                for i in range(len(extra["sample_rows"]))]
+    context = {"imp": imp, "cols": state["shown"], "cells": cells, "state": state,
+               "trouble": None, "preview": preview, "label": service.label(imp.integration),
+               **_status_context(imp, cols, fields, errors, state["view"]), **extra}
+    if request.method == "GET" and wants_partial():  # the filter or the view switch
+        return render_template("imports_setup/_view.html", **context), status
+    return render_template("imports_setup/mapping.html", **context), status
 
 
 @bp.post("/imports/<int:import_id>/mapping/ignore")
@@ -350,8 +442,8 @@ def ignore(import_id: int):
         cols = service.columns(imp)
     except service.SourceTrouble as exc:
         return _trouble_page(imp, exc)
-    return render_template("imports_setup/_status.html", status=service.status(imp, cols),
-                           imp=imp)
+    return render_template("imports_setup/_status.html", **_status_context(
+        imp, cols, service.custom_fields(), view=_view_state(imp, cols)["view"]))
 
 
 @bp.post("/imports/<int:import_id>/mapping/preview")
@@ -383,8 +475,8 @@ def start(import_id: int):
     problems = service.import_problems(imp, cols)
     if problems:
         if wants_partial():
-            return render_template("imports_setup/_status.html",
-                                   status=service.status(imp, cols, problems), imp=imp)
+            return render_template("imports_setup/_status.html", **_status_context(
+                imp, cols, fields, problems, _view_state(imp, cols)["view"]))
         return _mapping_page(imp, cols, fields, errors=problems, status=422)
     run = service.start_import(imp, cols, current_user.id)
     flash(f"Import into {imp.list.name} started"

@@ -627,6 +627,49 @@ def assign(imp: RecurringImport, source: str, target: Any) -> list[str]:
     return moved
 
 
+def move_notice(imp: RecurringImport, cols: list[rules.Column], move: dict | None,
+                by_id: dict[int, CustomField]) -> dict | None:
+    """The warning for a target that `assign` moved ("Email was on X; that column is now
+    unassigned"), while the mapping still is as the move left it (else None: nothing to undo)."""
+    if not move or move.get("import_id") != imp.id:
+        return None
+    mapping = imp.mapping or {}
+    labels = {c.name: c.label for c in cols}
+    others = [o for o in move.get("others", []) if o in labels]
+    if (not others or mapping.get(move.get("source")) != move.get("target")
+            or any(target_of(mapping, o) != rules.UNASSIGNED for o in others)):
+        return None
+    what = rules.target_label(move["target"], by_id)
+    where = ", ".join(labels[o] for o in others)
+    plural = "those columns are" if len(others) > 1 else "that column is"
+    return {"text": f"{what} was on {where}; {plural} now unassigned.",
+            "source": move["source"], "others": others}
+
+
+def undo_move(imp: RecurringImport, cols: list[rules.Column], move: dict | None,
+              by_id: dict[int, CustomField]) -> tuple[list[str], str] | None:
+    """Put a moved target back where it was, and the previous target back on the column that
+    took it; (changed columns, what was done in words), or None when nothing is to undo."""
+    notice = move_notice(imp, cols, move, by_id)
+    if notice is None:
+        return None
+    mapping = dict(imp.mapping or {})
+    source, target, previous = move["source"], move["target"], move.get("previous")
+    if previous in (None, "") or (isinstance(previous, int) and previous not in by_id):
+        previous = rules.UNASSIGNED
+    if previous != rules.UNASSIGNED and any(
+            v == previous for k, v in mapping.items() if k != source):
+        previous = rules.UNASSIGNED  # taken by another column since: leave that one be
+    first = notice["others"][0]
+    mapping[first] = target
+    mapping[source] = previous
+    imp.mapping = mapping
+    db.session.commit()
+    labels = {c.name: c.label for c in cols}
+    done = f"Undone: {rules.target_label(target, by_id)} is back on {labels[first]}."
+    return [first], done
+
+
 def create_field(imp: RecurringImport, column: rules.Column, form) -> tuple[CustomField,
                                                                             list[str]]:
     """Create a custom field inline (FieldDefinitionError on bad input) and assign it."""

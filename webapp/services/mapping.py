@@ -158,3 +158,42 @@ def sample_text(value: Any, limit: int = 80) -> str:
         text = str(value)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ------------------------------------------------------------- views and the field filter
+
+VERTICAL_ABOVE = 12  # more source fields than this: one row per field by default
+VIEWS = ("list", "grid")
+
+
+def choose_view(raw: str | None, count: int) -> str:
+    """The requested view ("list" or "grid"), else the default for `count` fields: a grid
+    of columns fits a few fields, one row per field suits many (as Mailchimp and Klaviyo)."""
+    if raw in VIEWS:
+        return raw
+    return "list" if count > VERTICAL_ABOVE else "grid"
+
+
+def filter_columns(cols: list[Column], mapping: dict[str, Any], query: str = "",
+                   unassigned_only: bool = False) -> list[Column]:
+    """The columns whose label or source name holds every word of `query` (any case), and
+    only those still marked "?" when `unassigned_only`."""
+    words = (query or "").lower().split()
+    shown = []
+    for col in cols:
+        if unassigned_only and mapping.get(col.name, UNASSIGNED) not in (UNASSIGNED, None, ""):
+            continue
+        text = f"{col.label} {col.name}".lower()
+        if all(w in text for w in words):
+            shown.append(col)
+    return shown
+
+
+def target_label(target: Any, fields_by_id: dict[int, Any]) -> str:
+    """A target in words: Email, Name, or the custom field's name."""
+    if target == "email":
+        return "Email"
+    if target == "name":
+        return "Name"
+    field = fields_by_id.get(target) if isinstance(target, int) else None
+    return field.name if field is not None else "That field"
