@@ -88,6 +88,8 @@ class State:
     bearer_allowed: bool = False  # "Allow OAuth Access Tokens ... as standalone Bearer tokens"
     input_limits: bool = True  # pageSize max 300, default 20
     extra_groups: int = 0  # more customer groups, to exercise paging of small searches
+    store_name: str = "Luma Outdoor Store"  # the main website's store (group) name
+    store_access: bool = True  # the integration may read stores (Magento_Backend::store)
     consumer_key: str = field(default_factory=_token)
     consumer_secret: str = field(default_factory=_token)
     access_token: str = field(default_factory=_token)
@@ -491,6 +493,24 @@ def _enc(value: str) -> str:
     return quote(value, safe="-._~")
 
 
+def store_views(state: State) -> list[dict[str, Any]]:
+    """`GET /V1/store/storeViews`: the admin view (id 0) and one per STORES entry."""
+    views = [{"id": 0, "code": "admin", "name": "Admin", "website_id": 0,
+              "store_group_id": 0, "is_active": 1}]
+    for code, (store_id, website_id, name) in STORES.items():
+        views.append({"id": store_id, "code": code, "name": name, "website_id": website_id,
+                      "store_group_id": website_id, "is_active": 1})
+    return views
+
+
+def store_groups(state: State) -> list[dict[str, Any]]:
+    """`GET /V1/store/storeGroups`: one store (group) per website, the admin one first."""
+    names = {0: "Default", 1: state.store_name, 2: "EU Store"}
+    return [{"id": w["id"], "website_id": w["id"], "root_category_id": 2 if w["id"] else 0,
+             "default_store_id": w["default_group_id"], "name": names[w["id"]],
+             "code": "default" if not w["id"] else f"{w['code']}_store"} for w in WEBSITES]
+
+
 def _oauth_params(header: str) -> dict[str, str]:
     params = {}
     for part in re.findall(r'([A-Za-z_]+)="([^"]*)"', header[len("OAuth "):]):
@@ -626,6 +646,8 @@ class MagentoSimulator:
             "V1/customers/search": lambda: search_customers(state, self.args(request)),
             "V1/customerGroups/search": lambda: search_groups(state, self.args(request)),
             "V1/store/websites": lambda: WEBSITES,
+            "V1/store/storeViews": lambda: store_views(state),
+            "V1/store/storeGroups": lambda: store_groups(state),
             "V1/attributeMetadata/customer": lambda: attribute_metadata(state),
             "V1/attributeMetadata/customer/custom": custom_metadata,
         }
@@ -633,6 +655,9 @@ class MagentoSimulator:
         if handler is None or request.method != "GET":
             raise ApiError(404, NO_ROUTE)
         authenticate(request, state)
+        if route.startswith("V1/store/store") and not state.store_access:
+            raise ApiError(401, {**UNAUTHORIZED,
+                                 "parameters": {"resources": "Magento_Backend::store"}})
         return Response(json.dumps(handler()), 200,
                         content_type="application/json; charset=utf-8")
 

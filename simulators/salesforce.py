@@ -44,6 +44,8 @@ COUNTRY_NAMES = {
     "CA": "Canada", "AU": "Australia", "NL": "Netherlands", "PL": "Poland", "ES": "Spain",
     "JP": "Japan",
 }
+_ORG_QUERY = re.compile(r"SELECT\s+(?:Id\s*,\s*)?Name\s+FROM\s+Organization(?:\s+LIMIT\s+1)?",
+                        re.IGNORECASE)
 MAX_OPEN_LOCATORS = 10  # Salesforce keeps at most 10 open query cursors per user
 _CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
@@ -475,6 +477,8 @@ class State:
     lose_token_answers: int = 0
     lose_mode: str = "close"
     instance_url: str = ""  # the instance_url token answers name (default: this host)
+    org_name: str = "Acme Corporation"  # Organization.Name
+    organization_readable: bool = True  # False: the user may not query Organization
     error_every: int = 0
     error_status: int = 503
     api_requests: int = 0
@@ -760,6 +764,8 @@ class SalesforceApp:
         text = request.args.get("q")
         if not text:
             raise ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
+        if _ORG_QUERY.fullmatch(text.strip()):
+            return self._organization(version)
         with st.lock:
             st.queries.append(text)
             header = request.headers.get("Sforce-Query-Options")
@@ -778,6 +784,18 @@ class SalesforceApp:
         batch = _batch_size(header)
         loc = Locator(query.obj, query.select, rows, batch, version)
         return self._batch(loc, "01g" + secrets.token_hex(8)[:12].upper() + "IAW", 0)
+
+    def _organization(self, version: str) -> Response:
+        """`SELECT [Id,] Name FROM Organization`: the org's one row, or INVALID_TYPE for a
+        user without access to the object."""
+        st = self.state
+        if not st.organization_readable:
+            raise ApiError(400, "INVALID_TYPE", "sObject type 'Organization' is not "
+                                                "supported.")
+        url = f"/services/data/{version}/sobjects/Organization/{ORG_ID}"
+        return _json({"totalSize": 1, "done": True, "records": [
+            {"attributes": {"type": "Organization", "url": url}, "Id": ORG_ID,
+             "Name": st.org_name}]})
 
     def ep_query_more(self, request: Request, version: str, locator: str) -> Response:
         st = self.state

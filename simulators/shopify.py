@@ -115,7 +115,9 @@ class State:
         bucket: bool,
         refresh_grace: bool,
         exclusive_min: bool = False,
+        shop_name: str = "",
     ):
+        self.shop_name = shop_name  # shop.json's name ("" like a shop never named)
         self.lock = threading.RLock()
         self.people = sorted(people, key=lambda p: p.id)
         self.shop = shop
@@ -323,7 +325,8 @@ class ShopifySimulator:
                 {"errors": "Not Found"}, 404)
         elif api["res"] == "shop.json":
             resp = _json({"shop": {
-                "id": 548380009, "name": "Tributary Demo", "myshopify_domain": st.shop,
+                "id": 548380009, "name": st.shop_name, "myshopify_domain": st.shop,
+                "domain": st.shop, "email": f"owner@{st.shop}",
                 "currency": "USD", "plan_name": "basic",
                 "iana_timezone": "America/New_York",
             }})
@@ -643,6 +646,7 @@ def create_app(
     bucket: bool = False,
     refresh_grace: bool = True,
     exclusive_min: bool = False,
+    shop_name: str = "Tributary Demo",
 ) -> ShopifySimulator:
     """The simulator over `people`. `bucket=True` enforces the REST leaky bucket (40, 2/s)
     against `clock`; `refresh_grace` keeps a used refresh token until its replacement's
@@ -650,7 +654,8 @@ def create_app(
     updated_at_min exclusive (the docs' "updated after" reading)."""
     state = State(people, shop=shop, shop_offset=shop_offset, client_id=client_id,
                   client_secret=client_secret, scopes=scopes, clock=clock, bucket=bucket,
-                  refresh_grace=refresh_grace, exclusive_min=exclusive_min)
+                  refresh_grace=refresh_grace, exclusive_min=exclusive_min,
+                  shop_name=shop_name)
     app = ShopifySimulator(state)
     app.initial_tokens = state.issue_tokens(expiring=True)
     return app

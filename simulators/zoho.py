@@ -40,7 +40,7 @@ COUNTRY_NAMES = {
 ALL_SCOPES = (
     "ZohoCRM.modules.contacts.READ", "ZohoCRM.modules.leads.READ",
     "ZohoCRM.settings.fields.READ", "ZohoCRM.settings.modules.READ",
-    "ZohoCRM.settings.custom_views.READ",
+    "ZohoCRM.settings.custom_views.READ", "ZohoCRM.org.READ",
 )
 MAX_FIELDS = 50
 MAX_PER_PAGE = 200
@@ -164,6 +164,7 @@ class ZohoState:
     accounts_server: str | None = None  # default: the request's own host
     api_domain: str | None = None  # default: the request's own host
     extra_custom_fields: int = 0
+    org_name: str | None = "Zylker Corp"  # GET /org company_name (None: never set)
     contact_id_base: int = CONTACT_ID_BASE  # record id = base + Person.id
     lead_id_base: int = LEAD_ID_BASE
     token_record_limit: int = 100_000
@@ -402,6 +403,8 @@ class ZohoApp:
         if parts[:2] != ["crm", "v8"] or len(parts) < 3:
             return _error(404, "INVALID_URL_PATTERN",
                           "Please check if the URL trying to access is a correct one")
+        if parts[2:] == ["org"] and req.method == "GET":
+            return self.org(scopes)
         if parts[2:] == ["settings", "fields"]:
             return self.fields(req, scopes)
         if parts[2:] == ["settings", "custom_views"]:
@@ -430,6 +433,17 @@ class ZohoApp:
         family = needed.rsplit(".", 2)[0]
         return needed in scopes or f"{needed.rsplit('.', 1)[0]}.ALL" in scopes or \
             f"{family}.ALL" in scopes
+
+    def org(self, scopes) -> Response:
+        """`GET /crm/v8/org`: the organisation's details; needs ZohoCRM.org.READ."""
+        if not self._scope_ok(scopes, "ZohoCRM.org.READ"):
+            return _error(401, "OAUTH_SCOPE_MISMATCH", "invalid oauth scope to access this URL")
+        return _json({"org": [{
+            "id": "5725767000000021001", "company_name": self.state.org_name,
+            "domain_name": "org60012345", "primary_email": "p.boyle@zylker.com",
+            "currency": "US Dollar", "iso_code": "USD", "time_zone": "Asia/Kolkata",
+            "country_code": "IN", "type": "production", "zgid": "60012345",
+        }]})
 
     def fields(self, req: Request, scopes) -> Response:
         if not self._scope_ok(scopes, "ZohoCRM.settings.fields.READ"):

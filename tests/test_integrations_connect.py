@@ -89,13 +89,15 @@ def test_shopify_token_connects_after_a_passing_test(signed_in, shopify):
     assert resp.status_code == 303, _html(resp)
     assert resp.headers["Location"].endswith(f"/integrations/{_rows()[0].id}/imports/new")
     [row] = _rows()
-    assert (row.provider, row.name, row.status) == ("shopify", SHOP, "connected")
+    named = f"Tributary Demo ({SHOP})"  # the shop's name, its myshopify domain beside it
+    assert (row.provider, row.name, row.status) == ("shopify", named, "connected")
+    assert row.settings["account_name"] == "Tributary Demo"
     assert row.settings["api_base"] == f"{shopify.url}/{SHOP}"
     assert token not in row.credentials_encrypted
     assert creds_store.load(row)["access_token"] == token
     assert row.last_checked_at is not None
     page = _html(signed_in.get("/integrations/shopify"))
-    assert f"Shopify {SHOP} connected. The connection test passed." in page
+    assert f"Shopify {named} connected. The connection test passed." in page
     assert token not in _all_pages(signed_in)
     assert "••••" + token[-4:] in page
 
@@ -190,11 +192,12 @@ def test_reconnect_updates_the_row_and_clears_the_notice(signed_in, shopify):
     [again] = _rows()
     assert again.id == row.id
     assert (again.status, again.status_reason) == ("connected", "")
+    assert again.name == f"Tributary Demo ({SHOP})"  # the old name gives way at reconnect
     assert creds_store.load(again)["access_token"] == token
     notice = db.session.scalar(select(WorkspaceNotice))
     assert notice.dismissed_at is not None and notice.key is None
     page = _html(signed_in.get("/integrations/shopify"))
-    assert f"Shopify {SHOP} reconnected." in page
+    assert f"Shopify Tributary Demo ({SHOP}) reconnected." in page
     assert "needs reconnecting" not in page
 
 
@@ -335,7 +338,7 @@ def test_salesforce_pkce_round_trip(signed_in, app, salesforce):
     assert row.provider == "salesforce" and row.status == "connected"
     assert row.settings["instance_url"] == salesforce.url
     assert row.settings["org_id"]
-    assert row.name == urlsplit(salesforce.url).netloc
+    assert row.name == "Acme Corporation"  # SELECT Name FROM Organization
     saved = creds_store.load(row)
     assert saved["refresh_token"] and saved["client_secret"] == salesforce.app.state.client_secret
     html = _all_pages(signed_in)
@@ -417,6 +420,8 @@ def test_zoho_data_centre_then_oauth_with_accounts_server(signed_in, app, zoho):
     assert row.provider == "zoho" and row.status == "connected"
     assert row.settings["accounts_server"] == zoho.url
     assert row.settings["api_domain"] == zoho.url
+    assert row.name == "Zylker Corp"  # GET /crm/v8/org → org[0].company_name
+    assert "ZohoCRM.org.READ" in query_of(location)["scope"].split(",")
     saved = creds_store.load(row)
     assert saved["refresh_token"] and saved["access_token"]
     html = _all_pages(signed_in)
@@ -458,9 +463,10 @@ def test_magento_oauth1_credentials_connect(signed_in, magento):
         "base_url": magento.url, "auth_mode": "oauth1", **creds})
     assert resp.status_code == 303, _html(resp)
     [row] = _rows()
-    assert row.settings == {"base_url": magento.url, "auth_mode": "oauth1"}
+    assert row.settings == {"base_url": magento.url, "auth_mode": "oauth1",
+                            "account_name": "Luma Outdoor Store"}
     assert creds_store.load(row) == creds
-    assert row.name == urlsplit(magento.url).netloc
+    assert row.name == f"Luma Outdoor Store ({urlsplit(magento.url).netloc})"
     html = _all_pages(signed_in)
     for secret in creds.values():
         assert secret not in html

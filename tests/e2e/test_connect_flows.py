@@ -81,12 +81,13 @@ def test_connect_shopify_and_salesforce_then_disconnect(page: Page, live_server:
     token_input = page.get_by_label("Admin API access token", exact=True)
     token_input.fill(shopify.app.initial_tokens["access_token"])
     page.get_by_role("button", name="Connect", exact=True).click()
-    expect(page.get_by_text(f"Shopify {SHOP} connected. The connection test passed.")
+    named = f"Tributary Demo ({SHOP})"  # the shop's name from shop.json, its domain beside it
+    expect(page.get_by_text(f"Shopify {named} connected. The connection test passed.")
            ).to_be_visible()
     # a new connection lands on "Set up recurring imports"; back to the details page
     expect(page.get_by_role("heading", name="Set up recurring imports")).to_be_visible()
     page.get_by_role("link", name="← Shopify").click()
-    expect(page.get_by_role("heading", name=SHOP)).to_be_visible()
+    expect(page.get_by_role("heading", name=named)).to_be_visible()
     expect(page.get_by_text("Lists fed by this integration")).to_be_visible()
     assert shopify.app.initial_tokens["access_token"] not in page.content()
     page.screenshot(path=str(shots / "details_page.png"), full_page=True)
@@ -98,7 +99,7 @@ def test_connect_shopify_and_salesforce_then_disconnect(page: Page, live_server:
 
     # Salesforce: "Log in with Salesforce"; the browser follows authorize -> callback
     page.get_by_role("link", name="← Integrations").click()
-    expect(page.locator("#tile-shopify")).to_contain_text(SHOP)
+    expect(page.locator("#tile-shopify")).to_contain_text(named)
     page.locator("#tile-salesforce").hover()
     page.locator("#tile-salesforce .details").click()
     page.get_by_label("Sandbox (test.salesforce.com)").check()
@@ -107,8 +108,8 @@ def test_connect_shopify_and_salesforce_then_disconnect(page: Page, live_server:
     page.get_by_label("Login host URL").fill(salesforce.url)
     page.get_by_role("button", name="Log in with Salesforce").click()
     expect(page).to_have_url(re.compile(r"/integrations/\d+/imports/new$"))
-    host = salesforce.url.removeprefix("http://")
-    expect(page.get_by_text(f"Salesforce {host} connected.")).to_be_visible()
+    org = "Acme Corporation"  # SELECT Name FROM Organization
+    expect(page.get_by_text(f"Salesforce {org} connected.")).to_be_visible()
     page.get_by_role("link", name="← Salesforce").click()
     expect(page).to_have_url(re.compile(r"/integrations/salesforce$"))
     db.session.expire_all()
@@ -117,7 +118,7 @@ def test_connect_shopify_and_salesforce_then_disconnect(page: Page, live_server:
 
     # Disconnect: the inline confirmation (htmx), then the POST
     page.get_by_role("link", name=re.compile(r"^Disconnect")).click()
-    expect(page.get_by_text(f"Disconnect {host}?")).to_be_visible()
+    expect(page.get_by_text(f"Disconnect {org}?")).to_be_visible()
     page.get_by_role("button", name="Disconnect", exact=True).click()
     expect(page.get_by_text(re.compile(r"disconnected: its credentials were erased"))
            ).to_be_visible()
@@ -144,13 +145,13 @@ def test_connect_shopify_and_salesforce_then_disconnect(page: Page, live_server:
     expect(page.locator("#tile-shopify")).to_contain_text("Needs reconnect")
     page.screenshot(path=str(shots / "needs_reconnect.png"), full_page=True)
     banner.get_by_role("link", name=re.compile("^Reconnect")).click()
-    expect(page.get_by_role("heading", name=f"Reconnect {SHOP}")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"Reconnect {named}")).to_be_visible()
     page.get_by_label("Admin API access token", exact=True).fill(
         shopify.app.initial_tokens["access_token"])
     page.locator("#connect summary").first.click()
     page.get_by_label("API base URL").first.fill(shopify.url)
     page.get_by_role("button", name="Connect", exact=True).click()
-    expect(page.get_by_text(f"Shopify {SHOP} reconnected.")).to_be_visible()
+    expect(page.get_by_text(f"Shopify {named} reconnected.")).to_be_visible()
     expect(page.get_by_role("alert").filter(has_text="needs reconnecting")).to_have_count(0)
 
     # The settings page's OAuth apps section (secret never shown back)

@@ -116,6 +116,11 @@ def test_dashboard_contacts_filters_and_run_page(page: Page, live_server: str, u
     expect(page.locator("#next-imports")).to_contain_text("Newsletter")
     expect(page.locator("#next-imports")).to_contain_text("(Europe/Paris)")
     expect(page.get_by_role("heading", name="Plan usage")).to_be_visible()
+    # the forecast of the next 24 hours' runs, inside the plan usage card (issue 9 item 13)
+    forecast = page.locator("#next-runs-forecast")
+    expect(forecast).to_contain_text("The 1 run due in the next 24 hours adds about 1,001")
+    expect(page.locator(f"#next-run-{imp.id}")).to_contain_text(
+        "about 1,001 new, at most 1,002 (the last 2 runs added 1,000 to 1,002)")
     _one_line(page, "#recent-runs time")
     page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
 

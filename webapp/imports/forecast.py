@@ -164,7 +164,8 @@ def _headline(new: NewContacts, already: Decimal, extra: Decimal, low: Decimal,
     return f"Probably no extra fee this billing cycle (at most {_money(high, currency)} more)"
 
 
-def _detail(new: NewContacts, now: Overage, after: Overage, already: Decimal) -> str:
+def _detail(new: NewContacts, now: Overage, after: Overage, already: Decimal,
+            adds_words: str = "This import adds") -> str:
     if new.exact:
         adds = f"{new.expected:,} new contact{'s' if new.expected != 1 else ''}"
     elif new.high is None:
@@ -174,7 +175,7 @@ def _detail(new: NewContacts, now: Overage, after: Overage, already: Decimal) ->
     text = f"Now {now.count:,} of {now.limit:,} subscribers"
     if already > 0:
         text += f"; {_money(already, now.currency)} already due this cycle"
-    text += f". This import adds {adds}: "
+    text += f". {adds_words} {adds}: "
     about = "" if new.exact else "about "
     if after.over <= 0:
         text += f"{about}{after.count:,} of {after.limit:,}, within the plan."
@@ -185,9 +186,11 @@ def _detail(new: NewContacts, now: Overage, after: Overage, already: Decimal) ->
     return text
 
 
-def forecast(new: NewContacts | int, now: datetime | None = None) -> Forecast:
+def forecast(new: NewContacts | int, now: datetime | None = None, *,
+             adds_words: str = "This import adds") -> Forecast:
     """What enabling an import that adds `new` contacts (a count, or a range with the
-    expected figure) would cost this billing cycle; headline and detail included."""
+    expected figure) would cost this billing cycle; headline and detail included.
+    `adds_words` starts the detail's second sentence (the dashboard speaks of several runs)."""
     if not isinstance(new, NewContacts):
         new = NewContacts.exactly(new)
     settings = WorkspaceSettings.get()
@@ -205,5 +208,5 @@ def forecast(new: NewContacts | int, now: datetime | None = None) -> Forecast:
     return Forecast(
         new, here, after, already, extra_fee, extra_low, extra_high,
         _headline(new, already, extra_fee, extra_low, extra_high, settings.currency),
-        _detail(new, here, after, already),
+        _detail(new, here, after, already, adds_words),
     )

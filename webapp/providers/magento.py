@@ -645,6 +645,29 @@ class Magento(ProviderBase):
             raise SourceUnavailable("Magento sent a customer count of an unexpected shape.")
         return RecordCount(int(total))
 
+    # ------------------------------------------------------------------ naming
+
+    def account_name(self) -> str | None:
+        """The store's name: the store (group) of the configured store view, else of the
+        main website (`store/storeViews` + `store/storeGroups`), with the view's name when a
+        store code is set. None when the integration may not read stores (401)."""
+        try:
+            views = self._get("store/storeViews")
+            groups = self._get("store/storeGroups")
+        except AuthError:  # no Magento_Backend::store resource granted
+            return None
+        views = [v for v in views if isinstance(v, dict)] if isinstance(views, list) else []
+        groups = [g for g in groups if isinstance(g, dict)] if isinstance(groups, list) else []
+        code = (self.settings.get("store_code") or "").strip()
+        view = next((v for v in views if code and v.get("code") == code), None)
+        real = sorted((g for g in groups if g.get("id") not in (None, 0)),
+                      key=lambda g: str(g.get("id")).zfill(12))
+        group = next((g for g in real if view and g.get("id") == view.get("store_group_id")),
+                     real[0] if real else None)
+        names = [str(x.get("name") or "").strip() for x in (group, view) if x]
+        names = [n for n in names if n]
+        return " · ".join(dict.fromkeys(names)) or None
+
 def _consent(subscribed: Any) -> str:
     """extension_attributes.is_subscribed as a consent state."""
     if subscribed is None:

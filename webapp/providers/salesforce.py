@@ -597,3 +597,16 @@ class Salesforce(ProviderBase):
         if isinstance(total, bool) or not isinstance(total, int):
             raise SourceUnavailable("Salesforce sent a record count of an unexpected shape.")
         return RecordCount(total)
+
+    # -- naming
+    def account_name(self) -> str | None:
+        """The org's name (`SELECT Name FROM Organization`); None when the user may not
+        read the Organization object (Salesforce answers 400 INVALID_TYPE)."""
+        try:
+            body = self._get("query", params={"q": "SELECT Name FROM Organization"})
+        except ConfigurationError:
+            return None
+        records = body.get("records")
+        first = records[0] if isinstance(records, list) and records else {}
+        name = first.get("Name") if isinstance(first, dict) else None
+        return name if isinstance(name, str) and name.strip() else None

@@ -682,6 +682,15 @@ class Shopify(ProviderBase):
             raise SourceUnavailable("Shopify sent a customer count of an unexpected shape.")
         return RecordCount(int(count))
 
+    # ------------------------------------------------------------- naming
+
+    def account_name(self) -> str | None:
+        """The shop's own name (`shop.json` → `shop.name`), as the team knows the shop;
+        None when the shop has none."""
+        shop = (self._call("GET", f"{self.api}/shop.json").json() or {}).get("shop")
+        name = shop.get("name") if isinstance(shop, dict) else None
+        return name if isinstance(name, str) and name.strip() else None
+
 
 def _convert(metafield: dict, type_name: str) -> Any:
     value = metafield.get("value")

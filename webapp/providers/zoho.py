@@ -56,6 +56,7 @@ SCOPES = (
     "ZohoCRM.settings.fields.READ",
     "ZohoCRM.settings.modules.READ",
     "ZohoCRM.settings.custom_views.READ",  # custom views are our "sources"
+    "ZohoCRM.org.READ",  # the organisation's name, to name the connection
 )
 API_VERSION = "v8"
 MAX_FIELDS = 50
@@ -580,6 +581,23 @@ class Zoho(ProviderBase):
         if isinstance(count, bool) or not str(count).isdigit():
             raise SourceUnavailable("Zoho sent a record count of an unexpected shape.")
         return RecordCount(int(count))
+
+    # ----------------------------------------------------------------- naming
+    def account_name(self) -> str | None:
+        """The organisation's company name (`GET /org` → `org[0].company_name`); None when
+        the grant lacks the ZohoCRM.org.READ scope (connections made before it was asked)."""
+        try:
+            body = self._json(self._get("org", {})) or {}
+        except ConfigurationError:  # OAUTH_SCOPE_MISMATCH: an older grant
+            return None
+        except _ApiError as err:
+            if err.code in ("NO_PERMISSION", "OAUTH_SCOPE_MISMATCH"):
+                return None
+            self._raise(err)
+        orgs = body.get("org")
+        first = orgs[0] if isinstance(orgs, list) and orgs and isinstance(orgs[0], dict) else {}
+        name = first.get("company_name")
+        return name if isinstance(name, str) and name.strip() else None
 
 
 @dataclass

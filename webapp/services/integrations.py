@@ -306,28 +306,46 @@ def identity(provider: str, settings: dict) -> str:
 
 
 def display_name(provider: str, settings: dict) -> str:
+    """The account as people know it: the name the provider gave at connect time
+    (`settings["account_name"]`) beside the address, else the address alone."""
+    name = settings.get("account_name") or ""
     if provider == "shopify":
-        return settings.get("shop", "")
+        shop = settings.get("shop", "")
+        return f"{name} ({shop})" if name else shop
     if provider == "magento":
         host = urlsplit(settings.get("base_url", "")).netloc
         store = settings.get("store_code")
+        if name:
+            return f"{name} ({host})"
         return f"{host} (store view {store})" if store else host
     if provider == "salesforce":
         host = urlsplit(settings.get("instance_url", "")).netloc
         sandbox = "test.salesforce.com" in settings.get("login_host", "")
-        return f"{host} (sandbox)" if sandbox else host
+        return f"{name or host} (sandbox)" if sandbox else name or host
     if provider == "zoho":
+        if name:
+            return name
         dc = settings.get("data_centre", "us")
-        return f"Zoho CRM, {dict(ZOHO_DATA_CENTRES).get(dc, dc)} data centre"
+        place, _, domain = dict(ZOHO_DATA_CENTRES).get(dc, dc).partition(" (")
+        return f"{place} data centre ({domain}" if domain else f"{place} data centre"
     return provider
+
+
+def _clean_name(value: Any) -> str:
+    """A provider-given name fit to show: printable, single-spaced, at most 120 chars."""
+    if not isinstance(value, str):
+        return ""
+    text = " ".join("".join(c if c.isprintable() else " " for c in value).split())
+    return text[:120].strip()
 
 
 # ---------------------------------------------------------------- test and save
 
 
 def _test(provider: str, settings: dict, credentials: dict) -> dict:
-    """Build the client and run its connection test; returns the (maybe refreshed)
-    credentials. Raises ConnectError with the provider's plain-words reason."""
+    """Build the client, run its connection test and ask the account's name (into
+    `settings["account_name"]`; a refused name lookup is no failure). Returns the (maybe
+    refreshed) credentials. Raises ConnectError with the provider's plain-words reason."""
     cls = get_provider_class(provider)
     handed_back: list[dict] = []
     try:
@@ -336,6 +354,13 @@ def _test(provider: str, settings: dict, credentials: dict) -> dict:
         client.test_connection()
     except ProviderError as exc:
         raise ConnectError(f"The connection test failed: {exc.reason}") from exc
+    try:
+        name = _clean_name(client.account_name())
+    except ProviderError:
+        name = ""
+    settings.pop("account_name", None)
+    if name:
+        settings["account_name"] = name
     return dict(client.credentials)
 
 
