@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from simulators.shopify import SHOP
-from tests.test_integrations_support import Sim, follow_to_callback
+from tests.test_integrations_support import Sim, follow_to_callback, sim_fixture
 from webapp.extensions import db
 from webapp.models import ImportRun, Integration, RecurringImport
 from webapp.models.base import utcnow
@@ -23,32 +23,10 @@ def app_config(app_config):
     return {**app_config, "ALLOW_LOOPBACK_PROVIDERS": True}
 
 
-@pytest.fixture(scope="module")
-def shopify():
-    sim = Sim("shopify")
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture(scope="module")
-def zoho():
-    sim = Sim("zoho")
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture(scope="module")
-def magento():
-    sim = Sim("magento")
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture(scope="module")
-def salesforce():
-    sim = Sim("salesforce")
-    yield sim
-    sim.stop()
+shopify = sim_fixture("shopify")
+zoho = sim_fixture("zoho")
+magento = sim_fixture("magento")
+salesforce = sim_fixture("salesforce")
 
 
 def _html(resp) -> str:

@@ -15,6 +15,7 @@ from tests.test_integrations_support import (
     follow_to_callback,
     make_integration,
     query_of,
+    sim_fixture,
 )
 from webapp.extensions import db
 from webapp.imports import credentials as creds_store
@@ -27,32 +28,10 @@ def app_config(app_config):
     return {**app_config, "ALLOW_LOOPBACK_PROVIDERS": True}
 
 
-@pytest.fixture(scope="module")
-def shopify():
-    sim = Sim("shopify")
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture(scope="module")
-def salesforce():
-    sim = Sim("salesforce")
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture(scope="module")
-def zoho():
-    sim = Sim("zoho")
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture(scope="module")
-def magento():
-    sim = Sim("magento")
-    yield sim
-    sim.stop()
+shopify = sim_fixture("shopify")
+salesforce = sim_fixture("salesforce")
+zoho = sim_fixture("zoho")
+magento = sim_fixture("magento")
 
 
 def _html(resp) -> str:

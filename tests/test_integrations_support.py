@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import requests
 
 from simulators import magento as magento_sim
@@ -40,6 +41,18 @@ class Sim:
 
     def config(self) -> dict:
         return self.module.demo_config(self.app, self.url)
+
+
+def sim_fixture(name: str):
+    """A module-scoped fixture running the `name` simulator (`shopify = sim_fixture(...)`)."""
+
+    @pytest.fixture(scope="module", name=name)
+    def running():
+        sim = Sim(name)
+        yield sim
+        sim.stop()
+
+    return running
 
 
 def make_integration(provider: str = "shopify", name: str = "acme.myshopify.com", *,
