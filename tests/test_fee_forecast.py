@@ -53,12 +53,6 @@ def small_sim():
     sim.running.stop()
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    import_setup._cache.clear()
-    yield
-    import_setup._cache.clear()
-
 
 def _shop(sim):
     cfg = sim.config()

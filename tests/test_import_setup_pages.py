@@ -43,12 +43,6 @@ def shopify_sim():
     sim.running.stop()
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    import_setup._cache.clear()
-    yield
-    import_setup._cache.clear()
-
 
 @pytest.fixture
 def shop(shopify_sim):

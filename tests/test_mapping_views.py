@@ -24,12 +24,6 @@ pytestmark = pytest.mark.usefixtures("app")
 FULL_NAME_LABEL = "Full name (first + last name)"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    import_setup._cache.clear()
-    yield
-    import_setup._cache.clear()
-
 
 def _rows(page: str) -> list[str]:
     """The source names of the rows shown in the one-row-per-field view."""

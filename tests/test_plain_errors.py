@@ -52,12 +52,6 @@ def _quick_interactive(monkeypatch):
     monkeypatch.setattr("webapp.services.import_setup.interactive_http", quick)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    import_setup._cache.clear()
-    yield
-    import_setup._cache.clear()
-
 
 def _store(base_url: str) -> RecurringImport:
     integration = make_integration("magento", "Acme store", settings={"base_url": base_url},

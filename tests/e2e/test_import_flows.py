@@ -24,7 +24,6 @@ from tests.test_integrations_support import SIMULATORS, make_integration
 from webapp.extensions import db
 from webapp.imports import runs
 from webapp.models import Contact, ContactList, CustomField, ImportRun, RecurringImport
-from webapp.services import import_setup
 from webapp.services.mapping import Column
 
 PEOPLE = 300
@@ -78,12 +77,6 @@ def worker(app, app_config):
     yield proc
     stop_worker(proc)
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    import_setup._cache.clear()
-    yield
-    import_setup._cache.clear()
 
 
 @pytest.fixture

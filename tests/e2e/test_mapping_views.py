@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from simulators.shopify import SHOP
 from tests.e2e.test_import_flows import XSS_NAME, _no_sideways_scroll, _sign_in, _target
-from tests.e2e.test_import_flows import _fresh_cache as _fresh_cache  # noqa: F401
 from tests.e2e.test_import_flows import app_config as app_config  # noqa: F401
 from tests.e2e.test_import_flows import no_dialogs as no_dialogs  # noqa: F401
 from tests.e2e.test_import_flows import shopify as shopify  # noqa: F401

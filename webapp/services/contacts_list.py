@@ -16,6 +16,7 @@ from sqlalchemy.orm import joinedload
 
 from ..csvsafe import stream
 from ..extensions import db
+from ..hardening import parse_id
 from ..models import Contact, CustomField, Cycle, ImportRun, RecurringImport
 from ..models.lists import ORIGINS
 from .contacts import search_condition
@@ -32,11 +33,6 @@ EXPORT_BATCH = 2000
 BASE_COLUMNS = ("email", "name", "status", "consent", "consent_source", "consent_at",
                 "origin", "added_by_import", "cycle", "cycle_day", "enrolled_at",
                 "created_at", "updated_at")
-
-
-def _number(raw: str | None) -> int | None:
-    raw = (raw or "").strip()
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
 
 
 @dataclass
@@ -58,10 +54,10 @@ class ContactFilters:
 
         cycle = (args.get("cycle") or "").strip()
         if cycle != NO_CYCLE:
-            cycle = str(_number(cycle) or "")
+            cycle = str(parse_id(cycle) or "")
         return cls(status=pick("status", STATUS_LABELS), consent=pick("consent", CONSENT_LABELS),
-                   origin=pick("origin", ORIGINS), imp=_number(args.get("import")),
-                   run=_number(args.get("run")), cycle=cycle)
+                   origin=pick("origin", ORIGINS), imp=parse_id(args.get("import")),
+                   run=parse_id(args.get("run")), cycle=cycle)
 
     def params(self) -> dict:
         values = {"status": self.status, "consent": self.consent, "origin": self.origin,

@@ -192,6 +192,6 @@ def _plain(exc: BaseException) -> str:
     """What went wrong in words for the page (the log keeps the exception itself)."""
     if isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower():
         return "it took too long to answer."
-    if isinstance(exc, ConnectionError | OSError) or "connection" in type(exc).__name__.lower():
+    if isinstance(exc, OSError) or "connection" in type(exc).__name__.lower():
         return "the connection was refused or broke off."
     return "it answered with an error."
