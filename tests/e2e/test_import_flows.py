@@ -208,6 +208,7 @@ def test_shopify_token_connect_setup_map_import(page: Page, live_server: str, us
     expect(page.get_by_label("Source")).to_have_value("all")
     expect(page.locator("#forecast")).to_contain_text("No extra fee")
     expect(page.locator("#forecast")).to_contain_text(f"Shopify holds {PEOPLE} records, all read")
+    page.wait_for_load_state("networkidle")  # the list and the source each reload the box
     page.locator("#forecast").screenshot(path=str(shots / "setup_fee_box.png"))
     page.get_by_label("Source").select_option("tag:vip")
     page.get_by_label("Source").select_option("all")
