@@ -44,3 +44,8 @@ __all__ += [
 from .oauth_apps import OAuthApp  # noqa: E402
 
 __all__ += ["OAuthApp"]
+
+# Plugin imports: sources, keys, stored events, stitched visitor ids.
+from .plugins import PluginEvent, PluginKey, PluginSource, VisitorIdentity  # noqa: E402
+
+__all__ += ["PluginEvent", "PluginKey", "PluginSource", "VisitorIdentity"]
