@@ -49,3 +49,34 @@ __all__ += ["OAuthApp"]
 from .plugins import PluginEvent, PluginKey, PluginSource, VisitorIdentity  # noqa: E402
 
 __all__ += ["PluginEvent", "PluginKey", "PluginSource", "VisitorIdentity"]
+
+# E-commerce, segments and automations.
+from .commerce import (  # noqa: E402
+    Automation,
+    AutomationEntry,
+    Cart,
+    CartLine,
+    Order,
+    OrderLine,
+    PageVisit,
+    Product,
+    ProductPair,
+    ProductVariant,
+    Segment,
+    Shop,
+)
+
+__all__ += [
+    "Automation",
+    "AutomationEntry",
+    "Cart",
+    "CartLine",
+    "Order",
+    "OrderLine",
+    "PageVisit",
+    "Product",
+    "ProductPair",
+    "ProductVariant",
+    "Segment",
+    "Shop",
+]
