@@ -73,12 +73,13 @@ def new_verifier() -> str:
 def authorize_url(endpoint: str, *, client_id: str, redirect_uri: str, scope: str,
                   state: str, code_verifier: str | None = None, **extra: str) -> str:
     """The authorization-code request URL built by Authlib's OAuth 2 client (with a PKCE
-    S256 challenge when `code_verifier` is given)."""
+    S256 challenge when `code_verifier` is given); spaces as %20, which every provider
+    reads (a literal '+' would have been encoded as %2B)."""
     client = OAuth2Client(None, client_id=client_id, redirect_uri=redirect_uri, scope=scope,
                           code_challenge_method="S256" if code_verifier else None)
     url, _ = client.create_authorization_url(endpoint, state=state,
                                              code_verifier=code_verifier, **extra)
-    return url
+    return url.replace("+", "%20")
 
 
 def token_request(http: HttpClient, url: str, grant_type: str, **params: str) -> Response:
