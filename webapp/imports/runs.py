@@ -23,7 +23,6 @@ from ..background import stop_requested
 from ..extensions import db
 from ..models import CustomField, ImportRun, Integration, RecurringImport, WorkspaceNotice
 from ..models.base import utcnow
-from ..providers import get_provider_class
 from ..providers.base import AuthError, OutcomeUnknown, ProviderError, RateLimited, SchemaError
 from . import credentials
 from .pipeline import (
@@ -183,12 +182,9 @@ def dismiss_notice(notice_id: int) -> None:
 
 def build_provider(integration: Integration, *, on_credentials, refresh_lock):
     """The integration's provider client, with refreshed credentials saved at once."""
-    cls = get_provider_class(integration.provider)
-    return cls(
-        dict(integration.settings or {}), credentials.load(integration),
-        on_credentials=on_credentials, refresh_lock=refresh_lock,
-        allow_loopback=bool(current_app.config.get("ALLOW_LOOPBACK_PROVIDERS")),
-    )
+    from ..services.integrations import client_for
+
+    return client_for(integration, on_credentials=on_credentials, refresh_lock=refresh_lock)
 
 
 def claim(run_id: int) -> str | None:
@@ -478,18 +474,9 @@ def _fail(run_id: int, lease: str, import_id: int, kind: str, message: str, *,
 
 def _reconnect(integration_id: int, reason: str) -> None:
     """Auth failure: the integration needs reconnecting; one notice, no retries."""
-    db.session.execute(
-        update(Integration).where(Integration.id == integration_id)
-        .values(status="needs_reconnect", status_changed_at=utcnow(),
-                status_reason=f"The provider refused our credentials: {reason}"[:500])
-    )
-    db.session.commit()
-    provider = db.session.scalar(select(Integration.provider)
-                                 .where(Integration.id == integration_id))
-    notify(f"reconnect:{integration_id}",
-           f"The {provider} integration needs reconnecting: its credentials were refused. "
-           "Imports from it are paused until you reconnect.",
-           level="error", integration_id=integration_id)
+    from ..services.integrations import mark_needs_reconnect
+
+    mark_needs_reconnect(integration_id, reason)
 
 
 def _needs_attention(import_id: int, reason: str) -> None:

@@ -13,6 +13,7 @@ from .. import timezones
 from ..customfields import CURRENCIES, currency_choices
 from ..extensions import db
 from ..models import OAuthApp, WorkspaceSettings
+from ..providers import provider_classes
 from ..security import decrypt, encrypt, mask
 
 
@@ -68,7 +69,9 @@ def save(values: dict) -> WorkspaceSettings:
 
 # ------------------------------------------------------------------ OAuth apps
 
-OAUTH_APP_LABELS = {"shopify": "Shopify", "zoho": "Zoho CRM", "salesforce": "Salesforce"}
+# Providers that sign in with an OAuth app, and how pages name them (from the registry).
+OAUTH_APP_LABELS = {cls.name: cls.label for cls in provider_classes()
+                    if "oauth" in cls.connect_kinds}
 
 
 def oauth_apps() -> list[dict]:

@@ -29,7 +29,7 @@ from ..base import (
 )
 from ..http import HostPolicy, Response
 from . import oauth
-from .oauth import ACCOUNTS_HOSTS, API_HOSTS, DATA_CENTRES
+from .oauth import ACCOUNTS_HOSTS, API_HOSTS, DATA_CENTRE_LABELS, DATA_CENTRES
 from .schema import CORE_FIELDS, RESTART_CODES, UNFETCHABLE_TYPES, Walk, field, record
 
 API_VERSION = "v8"
@@ -61,6 +61,7 @@ class Zoho(TokenAuth, Provider):
                      "unsubscribed here too.")
     field_words = "Name, email, phone, mailing country, lead source and your custom fields."
     form_keys: ClassVar[frozenset[str]] = frozenset({"data_centre", "accounts_server"})
+    data_centres: ClassVar[tuple[tuple[str, str], ...]] = DATA_CENTRE_LABELS  # form choices
 
     @staticmethod
     def host_policy(allow_loopback: bool = False) -> HostPolicy:
