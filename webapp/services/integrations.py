@@ -108,7 +108,7 @@ def app_credentials(provider: str) -> AppCredentials | None:
     """The OAuth app's client id and secret: the settings page's row, else the environment."""
     if not signs_in(provider):
         return None
-    row = db.session.scalar(select(OAuthApp).where(OAuthApp.provider == provider))
+    row = db.session.scalar(select(OAuthApp).filter_by(provider=provider))
     if row is not None:
         try:
             secret = decrypt(row.client_secret_encrypted)
@@ -139,13 +139,13 @@ def sign_in_origins(provider: str) -> list[str]:
 
 def integrations_of(provider: str) -> list[Integration]:
     return list(db.session.scalars(
-        select(Integration).where(Integration.provider == provider).order_by(Integration.id)
+        select(Integration).filter_by(provider=provider).order_by(Integration.id)
     ))
 
 
 def get_integration(provider: str, integration_id: int) -> Integration | None:
     row = db.session.get(Integration, integration_id)
-    return row if row is not None and row.provider == provider else None
+    return None if row is None or row.provider != provider else row
 
 
 @dataclass
@@ -169,9 +169,12 @@ def tiles() -> list[Tile]:
     rows = list(db.session.scalars(
         select(Integration).where(Integration.status != "disconnected").order_by(Integration.id)
     ))
+    by_provider: dict[str, list[Integration]] = {}
+    for r in rows:
+        by_provider.setdefault(r.provider, []).append(r)
     out = []
     for info in providers():
-        mine = [r for r in rows if r.provider == info.slug]
+        mine = by_provider.get(info.slug, [])
         out.append(Tile(info, [r for r in mine if r.status == "connected"],
                         [r for r in mine if r.status == "needs_reconnect"]))
     return out

@@ -108,7 +108,7 @@ def oauth_apps() -> list[dict]:
 def save_oauth_app(provider: str, form) -> dict[str, str]:
     """Store (or update) the provider's app credentials; returns errors by input name.
     An empty secret keeps the saved one."""
-    row = db.session.scalar(select(OAuthApp).where(OAuthApp.provider == provider))
+    row = db.session.scalar(select(OAuthApp).filter_by(provider=provider))
     client_id = (form.get("client_id") or "").strip()
     secret = (form.get("client_secret") or "").strip()
     errors: dict[str, str] = {}
@@ -133,6 +133,6 @@ def save_oauth_app(provider: str, form) -> dict[str, str]:
 
 
 def delete_oauth_app(provider: str) -> bool:
-    result = db.session.execute(delete(OAuthApp).where(OAuthApp.provider == provider))
+    result = db.session.execute(delete(OAuthApp).filter_by(provider=provider))
     db.session.commit()
     return bool(result.rowcount)

@@ -27,7 +27,7 @@ from ..base import (
     Source,
     SourceUnavailable,
 )
-from ..http import HostPolicy, Response, parse_target
+from ..http import HostPolicy, Response
 from . import oauth
 from .oauth import STORE_CODE_RE, encode_query, oauth1_header
 from .schema import _VIRTUAL_FIELDS, GROUP, criteria, field, format_time, options, record
@@ -98,7 +98,7 @@ class Magento(FormConnected):
         # Integration tokens never rotate: on_credentials and refresh_lock go unused.
         super().__init__(settings, credentials, **kwargs)
         self.clock: Callable[[], float] = time.time
-        self.base_url = self._base_url(settings.get("base_url"))
+        self.base_url = oauth.store_base_url(settings.get("base_url"))
         store = (settings.get("store_code") or "").strip()
         if store and not STORE_CODE_RE.match(store):
             raise ConfigurationError(f"{store!r} is not a valid Magento store code.")
@@ -120,23 +120,6 @@ class Magento(FormConnected):
             raise ConfigurationError(f"The page size must be between 1 and {MAX_PAGE_SIZE}.")
         self.page_size = size
         self._metadata: list[dict[str, Any]] | None = None
-
-    @staticmethod
-    def _base_url(value: Any) -> str:
-        """The store address rebuilt from its strictly parsed parts (http.parse_target)."""
-        url = str(value or "").strip().rstrip("/")
-        if "?" in url or "#" in url:
-            raise ConfigurationError("The store address must not contain '?' or '#'.")
-        try:
-            target = parse_target(url)
-        except ConfigurationError as exc:
-            raise ConfigurationError(
-                "The store address must be a full URL like https://shop.example.com.",
-                detail=exc.reason) from None
-        url = target.url
-        if url.endswith("/rest"):
-            url = url[: -len("/rest")]
-        return url
 
     # ------------------------------------------------------------------ requests
 

@@ -16,7 +16,7 @@ from authlib.oauth1 import ClientAuth
 from authlib.oauth1.rfc5849.signature import generate_signature_base_string
 from authlib.oauth1.rfc5849.util import escape
 
-from ..base import FormInputError, ProviderError
+from ..base import ConfigurationError, FormInputError, ProviderError
 from ..forms import clean
 from ..http import HostPolicy, parse_target
 
@@ -27,6 +27,23 @@ SIGNATURE_METHOD = "HMAC-SHA256"
 def host_policy(allow_loopback: bool = False) -> HostPolicy:
     """Any https store whose host resolves only to public addresses (SSRF guard)."""
     return HostPolicy(public_https=True, allow_loopback=allow_loopback)
+
+
+def store_base_url(value: Any) -> str:
+    """The store address rebuilt from its strictly parsed parts (http.parse_target)."""
+    url = str(value or "").strip().rstrip("/")
+    if "?" in url or "#" in url:
+        raise ConfigurationError("The store address must not contain '?' or '#'.")
+    try:
+        target = parse_target(url)
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            "The store address must be a full URL like https://shop.example.com.",
+            detail=exc.reason) from None
+    url = target.url
+    if url.endswith("/rest"):
+        url = url[: -len("/rest")]
+    return url
 
 
 # ----------------------------------------------------------------------- OAuth 1.0a

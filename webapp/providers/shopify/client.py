@@ -7,7 +7,6 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
@@ -38,8 +37,11 @@ from .schema import (
     STANDARD_FIELDS,
     TAGS_QUERY,
     convert,
+    high_water,
     metafield_field,
     record,
+    server_time,
+    walk_cursor,
 )
 
 MAX_PAGE_SIZE = 250
@@ -334,7 +336,7 @@ class Shopify(TokenAuth, Provider):
         while url:
             resp = self._call("GET", url)
             if walk_start is None:
-                walk_start = self._server_time(resp)
+                walk_start = server_time(resp.headers.get("Date", ""))
             customers = (resp.json() or {}).get("customers") or []
             url = self._next_link(resp)
             values = self._metafield_values([c["id"] for c in customers], metafields)
@@ -349,8 +351,8 @@ class Shopify(TokenAuth, Provider):
                 records.append(rec)
                 if rec.updated_at and (high is None or rec.updated_at > high):
                     high = rec.updated_at
-            yield Page(records, self._cursor(since, last_id, high, walk_start),
-                       self._high_water(high, walk_start), done=url is None)
+            yield Page(records, walk_cursor(since, last_id, high, walk_start),
+                       high_water(high, walk_start), done=url is None)
 
     # ------------------------------------------------------------- walk helpers
 
@@ -361,31 +363,6 @@ class Shopify(TokenAuth, Provider):
         if source.startswith("tag:") and source[4:].strip():
             return source[4:].strip().lower()
         raise ConfigurationError(f"Unknown Shopify source {source!r}; use 'all' or 'tag:NAME'.")
-
-    @staticmethod
-    def _server_time(resp: Response) -> datetime | None:
-        try:
-            return parsedate_to_datetime(resp.headers.get("Date", "")).astimezone(UTC)
-        except (TypeError, ValueError):
-            return None
-
-    @staticmethod
-    def _high_water(high: datetime | None, walk_start: datetime | None) -> datetime | None:
-        """The id-ordered walk can pass a record before it changes; if anything changed
-        after the walk began, the next run restarts from the walk's start to catch it."""
-        if high is None or walk_start is None:
-            return high
-        start = walk_start - timedelta(seconds=1)
-        return start if high > start else high
-
-    @staticmethod
-    def _cursor(since, last_id, high, walk_start) -> dict[str, Any]:
-        return {
-            "since": iso(since) if since else None,
-            "last_id": last_id,
-            "high_water": high.isoformat() if high else None,
-            "walk_start": walk_start.isoformat() if walk_start else None,
-        }
 
     def _next_link(self, resp: Response) -> str | None:
         header = resp.headers.get("Link")

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
-from ..base import Field, Record, parse_time
+from ..base import Field, Record, iso, parse_time
 
 CONSENT = {
     "subscribed": "subscribed",
@@ -129,3 +131,30 @@ def convert(metafield: dict, type_name: str) -> Any:
         return convert(value)
     except (ValueError, TypeError):
         return value
+
+
+def server_time(date_header: str) -> datetime | None:
+    """The shop's clock from an answer's Date header (when the walk began)."""
+    try:
+        return parsedate_to_datetime(date_header).astimezone(UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def high_water(high: datetime | None, walk_start: datetime | None) -> datetime | None:
+    """The id-ordered walk can pass a record before it changes; if anything changed
+    after the walk began, the next run restarts from the walk's start to catch it."""
+    if high is None or walk_start is None:
+        return high
+    start = walk_start - timedelta(seconds=1)
+    return start if high > start else high
+
+
+def walk_cursor(since, last_id, high, walk_start) -> dict[str, Any]:
+    """Where an id-ordered walk stands (resumed with since_id)."""
+    return {
+        "since": iso(since) if since else None,
+        "last_id": last_id,
+        "high_water": high.isoformat() if high else None,
+        "walk_start": walk_start.isoformat() if walk_start else None,
+    }
