@@ -182,9 +182,8 @@ def dismiss_notice(notice_id: int) -> None:
 
 def build_provider(integration: Integration, *, on_credentials, refresh_lock):
     """The integration's provider client, with refreshed credentials saved at once."""
-    from ..services.integrations import client_for
-
-    return client_for(integration, on_credentials=on_credentials, refresh_lock=refresh_lock)
+    return credentials.client_for(integration, on_credentials=on_credentials,
+                                  lock=refresh_lock)
 
 
 def claim(run_id: int) -> str | None:
@@ -315,7 +314,7 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
                 close()
     except AuthError as exc:
         session.rollback()
-        _reconnect(integration_id, exc.reason)
+        mark_needs_reconnect(integration_id, exc.reason)
         return _fail(run_id, lease, import_id, "auth",
                      f"The {integration.provider} account refused our credentials "
                      f"({exc.reason}). Reconnect the integration.")
@@ -472,11 +471,21 @@ def _fail(run_id: int, lease: str, import_id: int, kind: str, message: str, *,
     return "failed"
 
 
-def _reconnect(integration_id: int, reason: str) -> None:
-    """Auth failure: the integration needs reconnecting; one notice, no retries."""
-    from ..services.integrations import mark_needs_reconnect
-
-    mark_needs_reconnect(integration_id, reason)
+def mark_needs_reconnect(integration_id: int, reason: str) -> None:
+    """Auth failure: the integration needs reconnecting; one notice, no retries (the one
+    place this is done, for runs and the set-up pages alike)."""
+    db.session.execute(
+        update(Integration).where(Integration.id == integration_id)
+        .values(status="needs_reconnect", status_changed_at=utcnow(),
+                status_reason=f"The provider refused our credentials: {reason}"[:500])
+    )
+    db.session.commit()
+    provider = db.session.scalar(select(Integration.provider)
+                                 .where(Integration.id == integration_id))
+    notify(f"reconnect:{integration_id}",
+           f"The {provider} integration needs reconnecting: its credentials were refused. "
+           "Imports from it are paused until you reconnect.",
+           level="error", integration_id=integration_id)
 
 
 def _needs_attention(import_id: int, reason: str) -> None:

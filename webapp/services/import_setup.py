@@ -28,7 +28,7 @@ from sqlalchemy import select
 from ..customfields import FieldDefinitionError
 from ..extensions import db
 from ..hardening import parse_id
-from ..imports import runs, schedule
+from ..imports import credentials, runs, schedule
 from ..imports.forecast import Forecast, NewContacts, forecast
 from ..imports.pipeline import load_suppressions
 from ..imports.preview import preview_now
@@ -50,7 +50,7 @@ from . import fields as fields_service
 from . import lists as lists_service
 from . import mapping as rules
 from .errors import FormError
-from .integrations import client_for, interactive_http, mark_needs_reconnect
+from .integrations import interactive_http
 from .settings import time_zones
 
 CACHE_SECONDS = 120
@@ -148,8 +148,8 @@ def _client(integration: Integration, page_size: int | None = None):
                             f"({integration.status_reason or 'it is not connected'}).",
                             reconnect=True)
     try:
-        return client_for(integration, http=interactive_http(integration.provider),
-                          page_size=page_size)
+        return credentials.client_for(integration, page_size=page_size,
+                                      http=interactive_http(integration.provider))
     except ValueError as exc:  # credentials unreadable with the configured keys
         raise SourceTrouble("The saved credentials cannot be read with the configured keys; "
                             "reconnect the integration.", reconnect=True) from exc
@@ -165,7 +165,7 @@ def _ask(integration: Integration, what: str, call, *, cache: bool = True,
     try:
         value = call(_client(integration, page_size))
     except AuthError as exc:
-        mark_needs_reconnect(integration.id, exc.reason)
+        runs.mark_needs_reconnect(integration.id, exc.reason)
         raise SourceTrouble(f"{label(integration)} refused our credentials ({exc.reason}). "
                             "Reconnect the integration, then come back here.",
                             reconnect=True) from exc

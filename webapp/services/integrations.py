@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,44 +215,6 @@ def interactive_http(provider: str) -> HttpClient:
     """A client for connect-time calls: short timeouts and retry budget (a person waits)."""
     policy = get_provider_class(provider).host_policy(allow_loopback())
     return HttpClient(policy, timeout=INTERACTIVE_TIMEOUT, retry_budget=6.0, max_attempts=3)
-
-
-def client_for(integration: Integration, *, http: HttpClient | None = None,
-               page_size: int | None = None,
-               on_credentials: Callable[[dict], None] | None = None,
-               refresh_lock: Callable | None = None) -> Provider:
-    """The integration's provider client: stored settings and credentials, refreshed
-    credentials saved at once, the refresh lock held around token refreshes."""
-    cls = get_provider_class(integration.provider)
-    settings = dict(integration.settings or {})
-    if page_size:
-        settings["page_size"] = page_size
-    integration_id = integration.id
-    return cls(
-        settings, creds_store.load(integration), http=http,
-        on_credentials=on_credentials or (
-            lambda creds: creds_store.save_now(integration_id, creds)),
-        refresh_lock=refresh_lock or (lambda: creds_store.refresh_lock(integration_id)),
-        allow_loopback=allow_loopback(),
-    )
-
-
-def mark_needs_reconnect(integration_id: int, reason: str) -> None:
-    """The provider refused the credentials: flag the integration and open one notice
-    (imports from it pause until someone reconnects)."""
-    from ..imports.runs import notify
-
-    db.session.execute(
-        update(Integration).where(Integration.id == integration_id)
-        .values(status="needs_reconnect", status_changed_at=utcnow(),
-                status_reason=f"The provider refused our credentials: {reason}"[:500]))
-    db.session.commit()
-    provider = db.session.scalar(select(Integration.provider)
-                                 .where(Integration.id == integration_id))
-    notify(f"reconnect:{integration_id}",
-           f"The {provider} integration needs reconnecting: its credentials were refused. "
-           "Imports from it are paused until you reconnect.",
-           level="error", integration_id=integration_id)
 
 
 # -------------------------------------------------------------------- identity
