@@ -1,4 +1,4 @@
-"""Magento 2 quirks, error paths and the integration handshake, against the simulator."""
+"""Magento 2 quirks and error paths, against the simulator."""
 
 from __future__ import annotations
 

@@ -26,6 +26,7 @@ from ..base import (
     SchemaError,
     Source,
     SourceUnavailable,
+    parse_time,
 )
 from ..http import HostPolicy, Response
 from . import oauth
@@ -288,8 +289,8 @@ class Magento(FormConnected):
             state = {"mode": "gteq" if start else "start", "t": start, "id": None}
             state["since"] = since.isoformat() if since else None
             state["hw"] = None
-        since_at = datetime.fromisoformat(state["since"]) if state.get("since") else None
-        high = datetime.fromisoformat(state["hw"]) if state.get("hw") else None
+        since_at = parse_time(state.get("since"))
+        high = parse_time(state.get("hw"))
         size = self.page_size
 
         while True:
