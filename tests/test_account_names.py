@@ -15,7 +15,7 @@ from tests.test_integrations_support import Sim, follow_to_callback, sim_fixture
 from webapp.extensions import db
 from webapp.models import ImportRun, Integration, RecurringImport
 from webapp.models.base import utcnow
-from webapp.providers import zoho as zoho_mod
+from webapp.providers.zoho import oauth as zoho_mod
 
 
 @pytest.fixture

@@ -129,14 +129,21 @@ def test_shopify_unknown_shop_is_a_plain_error(signed_in, shopify):
 def test_api_base_is_ignored_without_the_loopback_setting(app):
     """Without ALLOW_LOOPBACK_PROVIDERS a posted override is dropped: the real shop is used
     (not called here: no network in tests)."""
+    from webapp.providers.forms import loopback_base
+    from webapp.providers.shopify import Shopify
     from webapp.services import integrations as service
+
+    def shopify_api_base(form):  # the Shopify form's reading of its API base override
+        return Shopify.settings_from_form(
+            form, kind="oauth", allow_loopback=service.allow_loopback())[0].get("api_base")
 
     form = {"shop": SHOP, "api_base": "http://127.0.0.1:9"}
     with app.test_request_context():
-        assert service._shopify_api_base(form, SHOP) == f"http://127.0.0.1:9/{SHOP}"
+        assert shopify_api_base(form) == f"http://127.0.0.1:9/{SHOP}"
         app.config["ALLOW_LOOPBACK_PROVIDERS"] = False
-        assert service._shopify_api_base(form, SHOP) is None
-        assert service._api_base({"login_host": "http://127.0.0.1:9"}, "login_host") is None
+        assert shopify_api_base(form) is None
+        assert loopback_base({"login_host": "http://127.0.0.1:9"}, "login_host",
+                             service.allow_loopback()) is None
 
 
 def test_htmx_connect_redirects_with_hx_redirect(signed_in, shopify):

@@ -1,4 +1,4 @@
-"""Magento 2 quirks, error paths and the integration handshake, against the simulator."""
+"""Magento 2 quirks and error paths, against the simulator."""
 
 from __future__ import annotations
 
@@ -16,9 +16,7 @@ from webapp.providers.http import HostPolicy, HttpClient
 from webapp.providers.magento import (
     Magento,
     encode_query,
-    exchange_verifier,
     oauth1_header,
-    parse_integration_callback,
 )
 
 N = 120
@@ -375,38 +373,3 @@ def test_server_errors_are_retried_gently(case):
     case.inject_errors(every=2, status=500)
     assert len(ids(walk(provider))) == N
     assert delays and all(d > 0 for d in delays)
-
-
-# ------------------------------------------------------------------ handshake
-
-
-def test_integration_handshake_gives_working_credentials(case):
-    state = case.state
-    policy = HostPolicy(public_https=True, allow_loopback=True)
-    form = {"oauth_consumer_key": state.consumer_key,
-            "oauth_consumer_secret": state.consumer_secret,
-            "store_base_url": case.running.url + "/", "oauth_verifier": state.verifier}
-    callback = parse_integration_callback(form, policy)
-    config = exchange_verifier(callback, HttpClient(policy, sleep=lambda s: None))
-    assert config["settings"] == {"base_url": case.running.url, "auth_mode": "oauth1"}
-    assert config["credentials"]["access_token"] == state.access_token
-    assert state.token_requests == 2
-    provider = Magento(config["settings"], config["credentials"], allow_loopback=True)
-    provider.test_connection()
-
-
-def test_integration_handshake_refusals(case):
-    state = case.state
-    policy = HostPolicy(public_https=True, allow_loopback=True)
-    form = {"oauth_consumer_key": state.consumer_key,
-            "oauth_consumer_secret": state.consumer_secret,
-            "store_base_url": case.running.url, "oauth_verifier": "wrong"}
-    with pytest.raises(AuthError) as info:
-        exchange_verifier(parse_integration_callback(form, policy),
-                          HttpClient(policy, sleep=lambda s: None))
-    assert "verifier" in info.value.detail
-    with pytest.raises(ConfigurationError):
-        parse_integration_callback({**form, "store_base_url": "https://10.0.0.8/"},
-                                   HostPolicy(public_https=True))
-    with pytest.raises(ConfigurationError):
-        parse_integration_callback({**form, "oauth_verifier": ""}, policy)

@@ -13,6 +13,7 @@ import requests
 from simulators import zoho as sim
 from simulators.dataset import generate
 from tests.providers.cases.zoho import Case, serve_fast
+from webapp.providers.auth import expires_at
 from webapp.providers.base import (
     AuthError,
     ConfigurationError,
@@ -154,7 +155,7 @@ def test_oauth_flow_uses_callback_server_and_returned_api_domain(make_case):
                                       "api_domain": api.url}
         creds = result["credentials"]
         assert creds["refresh_token"] and creds["access_token"]
-        assert creds["access_token_expires_at"] > datetime.now(UTC).timestamp() + 3000
+        assert expires_at(creds).timestamp() > datetime.now(UTC).timestamp() + 3000
         case.state.api_hosts.clear()
         Zoho(result["settings"], creds, http=case.http(), allow_loopback=True).test_connection()
         assert case.state.api_hosts == {urlsplit(api.url).netloc}

@@ -22,7 +22,6 @@ from ..views_common import wants_partial
 
 bp = Blueprint("integrations", __name__, url_prefix="/integrations")
 
-FORM_PROVIDERS = ("shopify", "magento")
 # The app-wide policy (views_common) with the provider's sign-in hosts added to form-action.
 CSP_TEMPLATE = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
@@ -54,7 +53,7 @@ def _connect_context(info, reconnect, form=None, errors=None, connect_error=None
         "active": [r for r in service.integrations_of(info.slug) if r.status != "disconnected"],
         "info": info, "reconnect": reconnect, "form": form or {}, "errors": errors or {},
         "connect_error": connect_error, "app": service.app_credentials(info.slug),
-        "loopback": service.allow_loopback(), "data_centres": service.ZOHO_DATA_CENTRES,
+        "loopback": service.allow_loopback(), "provider": service.provider_class(info.slug),
     }
 
 
@@ -85,7 +84,7 @@ def _connected(info, row, existed: bool):
     verb = "reconnected" if existed else "connected"
     flash(f"{info.label} {row.name} {verb}. The connection test passed.", "success")
     target = url_for("integrations.show", provider=info.slug)
-    if not existed:  # PRODUCT §2: a new connection lands on "Set up recurring imports"
+    if not existed:  # a new connection lands on "Set up recurring imports"
         target = url_for("imports_setup.new", integration_id=row.id)
     if wants_partial():
         response = make_response("", 204)
@@ -120,12 +119,12 @@ def connect_form(provider: str):
 
 @bp.post("/<provider>/connect")
 def connect(provider: str):
-    """Shopify token and Magento forms: validate, test the connection, save."""
+    """The pasted-credentials form (Shopify token, Magento): validate, test, save."""
     info = _info_or_404(provider)
-    if provider not in FORM_PROVIDERS:
+    if "form" not in info.connect_kinds:
         abort(404)
     reconnect = _reconnect_target(provider, request.form.get("integration_id"))
-    form = {k: v for k, v in request.form.items() if k in service.SAFE_FORM_KEYS}
+    form = {k: v for k, v in request.form.items() if k in info.form_keys}
     try:
         row, existed = service.connect_with_form(provider, request.form, reconnect)
     except FormError as exc:
@@ -147,10 +146,10 @@ def _failed(info, reconnect, form, errors=None, connect_error=None):
 def oauth_start(provider: str):
     """Remember the pending sign-in and send the browser to the provider."""
     info = _info_or_404(provider)
-    if provider not in service.OAUTH_PROVIDERS:
+    if "oauth" not in info.connect_kinds:
         abort(404)
     reconnect = _reconnect_target(provider, request.form.get("integration_id"))
-    form = {k: v for k, v in request.form.items() if k in service.SAFE_FORM_KEYS}
+    form = {k: v for k, v in request.form.items() if k in info.form_keys}
     try:
         url = service.start_oauth(provider, request.form, reconnect)
     except FormError as exc:
@@ -168,7 +167,7 @@ def oauth_start(provider: str):
 def oauth_callback(provider: str):
     """Where the provider sends the browser back: verify, trade the code, test, save."""
     info = _info_or_404(provider)
-    if provider not in service.OAUTH_PROVIDERS:
+    if "oauth" not in info.connect_kinds:
         abort(404)
     try:
         row, existed = service.finish_oauth(provider, request.args)

@@ -7,7 +7,7 @@ transaction (a separate connection), so a later failure of the run cannot lose t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,6 +20,27 @@ from ..models.base import utcnow
 from ..security import decrypt, encrypt, rotate
 
 REFRESH_LOCK_SECONDS = 60
+
+
+def client_for(integration: Integration, *, http=None, page_size: int | None = None,
+               on_credentials: Callable[[dict[str, Any]], None] | None = None,
+               lock: Callable | None = None):
+    """The integration's provider client (the one builder): stored settings and
+    credentials, refreshed credentials saved at once, the refresh lock held around token
+    refreshes. ValueError when the credentials cannot be decrypted."""
+    from ..providers import get_provider_class
+
+    cls = get_provider_class(integration.provider)
+    settings = dict(integration.settings or {})
+    if page_size:
+        settings["page_size"] = page_size
+    integration_id = integration.id
+    return cls(
+        settings, load(integration), http=http,
+        on_credentials=on_credentials or (lambda creds: save_now(integration_id, creds)),
+        refresh_lock=lock or (lambda: refresh_lock(integration_id)),
+        allow_loopback=bool(current_app.config.get("ALLOW_LOOPBACK_PROVIDERS")),
+    )
 
 
 def store(integration: Integration, credentials: dict[str, Any]) -> None:

@@ -23,7 +23,6 @@ from ..background import stop_requested
 from ..extensions import db
 from ..models import CustomField, ImportRun, Integration, RecurringImport, WorkspaceNotice
 from ..models.base import utcnow
-from ..providers import get_provider_class
 from ..providers.base import AuthError, OutcomeUnknown, ProviderError, RateLimited, SchemaError
 from . import credentials
 from .pipeline import (
@@ -183,12 +182,8 @@ def dismiss_notice(notice_id: int) -> None:
 
 def build_provider(integration: Integration, *, on_credentials, refresh_lock):
     """The integration's provider client, with refreshed credentials saved at once."""
-    cls = get_provider_class(integration.provider)
-    return cls(
-        dict(integration.settings or {}), credentials.load(integration),
-        on_credentials=on_credentials, refresh_lock=refresh_lock,
-        allow_loopback=bool(current_app.config.get("ALLOW_LOOPBACK_PROVIDERS")),
-    )
+    return credentials.client_for(integration, on_credentials=on_credentials,
+                                  lock=refresh_lock)
 
 
 def claim(run_id: int) -> str | None:
@@ -319,7 +314,7 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
                 close()
     except AuthError as exc:
         session.rollback()
-        _reconnect(integration_id, exc.reason)
+        mark_needs_reconnect(integration_id, exc.reason)
         return _fail(run_id, lease, import_id, "auth",
                      f"The {integration.provider} account refused our credentials "
                      f"({exc.reason}). Reconnect the integration.")
@@ -476,8 +471,9 @@ def _fail(run_id: int, lease: str, import_id: int, kind: str, message: str, *,
     return "failed"
 
 
-def _reconnect(integration_id: int, reason: str) -> None:
-    """Auth failure: the integration needs reconnecting; one notice, no retries."""
+def mark_needs_reconnect(integration_id: int, reason: str) -> None:
+    """Auth failure: the integration needs reconnecting; one notice, no retries (the one
+    place this is done, for runs and the set-up pages alike)."""
     db.session.execute(
         update(Integration).where(Integration.id == integration_id)
         .values(status="needs_reconnect", status_changed_at=utcnow(),

@@ -1,4 +1,4 @@
-"""The provider protocol: what every source system client offers the import engine.
+"""The provider base: what every source system offers the app, connecting and reading.
 
 A provider knows HTTP and its API. It never touches the database, Flask globals or the
 mapping: settings and credentials come in, plain data goes out, and refreshed or rotated
@@ -7,10 +7,31 @@ credentials are handed back through `on_credentials` for the caller to persist e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, ClassVar, Literal, Protocol
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from .errors import (
+    AuthError,
+    ConfigurationError,
+    FormInputError,
+    OutcomeUnknown,
+    ProviderError,
+    RateLimited,
+    SchemaError,
+    SourceUnavailable,
+)
+from .http import HostPolicy, HttpClient
+
+__all__ = [
+    "AppCredentials", "AuthError", "ConfigurationError", "Field", "FormConnected",
+    "FormInputError", "Group", "OutcomeUnknown", "Page", "Provider", "ProviderError",
+    "RateLimited", "Record", "RecordCount", "SchemaError", "Source", "SourceUnavailable",
+    "iso", "parse_time",
+]
 
 # not_subscribed: the source says the person has not agreed to marketing (Magento
 # is_subscribed false, Shopify not_subscribed); unknown: the source says nothing.
@@ -90,94 +111,161 @@ class RecordCount:
     exact: bool = True
 
 
-# ---------------------------------------------------------------------------- errors
+# ------------------------------------------------------------------------ timestamps
 
 
-class ProviderError(Exception):
-    """Base of typed provider errors; `reason` is plain words for the pages."""
-
-    kind: ClassVar[str] = "error"
-
-    def __init__(self, reason: str, *, detail: str = ""):
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail
-
-
-class AuthError(ProviderError):
-    """Credentials rejected and not refreshable: the integration needs reconnecting."""
-
-    kind = "auth"
+def parse_time(value: Any) -> datetime | None:
+    """A provider timestamp (ISO 8601 with Z or +0000, or 'YYYY-MM-DD HH:MM:SS' meaning
+    UTC) as an aware datetime keeping the source's offset; None when empty or unreadable."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
-class RateLimited(ProviderError):
-    """Rate limited beyond the retry budget (or a daily quota hit)."""
-
-    kind = "rate_limited"
-
-    def __init__(self, reason: str, *, retry_after: float | None = None, detail: str = ""):
-        super().__init__(reason, detail=detail)
-        self.retry_after = retry_after
+def iso(value: datetime) -> str:
+    """An aware (or naive-as-UTC) datetime as ISO text in UTC, whole seconds."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="seconds")
 
 
-class SourceUnavailable(ProviderError):
-    """The provider could not be reached or kept failing (5xx, timeouts, bad answers)."""
-
-    kind = "unavailable"
-
-
-class OutcomeUnknown(SourceUnavailable):
-    """A request that must not be repeated (a token refresh, a write) may have been processed
-    at the provider: the run stops here rather than send anything else that depends on it."""
-
-
-class ConfigurationError(ProviderError):
-    """Settings are wrong: unknown shop, wrong data centre, host not allowed, missing scope."""
-
-    kind = "configuration"
-
-
-class SchemaError(ProviderError):
-    """A requested field no longer exists at the source."""
-
-    kind = "schema"
-
-    def __init__(self, reason: str, *, missing: tuple[str, ...] = (), detail: str = ""):
-        super().__init__(reason, detail=detail)
-        self.missing = missing
-
-
-# -------------------------------------------------------------------------- protocol
+# ---------------------------------------------------------------------- the base class
 
 CredentialsCallback = Callable[[dict[str, Any]], None]
+RefreshLock = Callable[[], AbstractContextManager]
+ConnectKind = Literal["form", "oauth"]
 
 
-class Provider(Protocol):
-    """What every provider module's class implements (they derive from common.ProviderBase).
+@dataclass(frozen=True, slots=True)
+class AppCredentials:
+    """The OAuth app Tributary signs in with (client id and secret) at one provider."""
+
+    client_id: str
+    client_secret: str
+    source: str = ""  # "settings" or "environment"
+
+
+class Provider(ABC):
+    """One source system: its metadata, how an account is connected, and the read side.
 
     Constructed as `Cls(settings, credentials, *, http=None, on_credentials=None,
     allow_loopback=False, refresh_lock=None)`: `settings` are the non-secret connection
-    settings (base URL, shop, data centre…), `credentials` the secrets (tokens, client
-    secrets). `http` is an `HttpClient` (one with the provider's host allow-list is built
-    when omitted); `allow_loopback` admits http://127.0.0.1:<port> bases (tests, demo).
-    Refreshed or rotated credentials go to `on_credentials`; `refresh_lock()` is held around
-    a refresh and may return the credentials stored meanwhile (adopted when newer).
+    settings, `credentials` the secrets. `http` is an `HttpClient` (one with the provider's
+    host allow-list is built when omitted); `allow_loopback` admits http://127.0.0.1:<port>
+    bases (tests, demo). Refreshed or rotated credentials go to `on_credentials`;
+    `refresh_lock()` is held around a refresh and may return the credentials stored
+    meanwhile (adopted when their access token differs, so a single-use refresh token is
+    never spent twice).
     """
 
-    name: ClassVar[str]  # registry key: "shopify", "zoho", "magento", "salesforce"
-    label: ClassVar[str]
+    name: ClassVar[str] = ""  # registry key, also the connect template's name
+    label: ClassVar[str] = ""  # the one spelling shown everywhere
+    account_word: ClassVar[str] = ""  # what one connected account is: "shop", "org"…
+    # How an account connects: "form" (credentials pasted), "oauth" (a sign-in), or both.
+    connect_kinds: ClassVar[frozenset[ConnectKind]] = frozenset()
+    # In words for the provider's page: (group, what its sources are), consent, fields.
+    group_words: ClassVar[tuple[tuple[str, str], ...]] = ()
+    consent_words: ClassVar[str] = ""
+    field_words: ClassVar[str] = ""
+    # Connect-form inputs that may be shown back after an error (never secrets).
+    form_keys: ClassVar[frozenset[str]] = frozenset()
 
-    credentials: dict[str, Any]  # current credentials (after any refresh)
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        credentials: dict[str, Any],
+        *,
+        http: HttpClient | None = None,
+        on_credentials: CredentialsCallback | None = None,
+        allow_loopback: bool = False,
+        refresh_lock: RefreshLock | None = None,
+    ):
+        self.settings = dict(settings)
+        self.credentials = dict(credentials)
+        self.allow_loopback = allow_loopback
+        self.http = http or HttpClient(self.host_policy(allow_loopback))
+        self.on_credentials = on_credentials
+        self.refresh_lock = refresh_lock
 
+    # ------------------------------------------------------------------ hosts
+
+    @staticmethod
+    @abstractmethod
+    def host_policy(allow_loopback: bool = False) -> HostPolicy:
+        """The hosts this provider may call: its own domains only, or any public https
+        host for self-hosted stores; loopback only when `allow_loopback`."""
+
+    @classmethod
+    @abstractmethod
+    def sign_in_origins(cls) -> list[str]:
+        """Origins of the provider's sign-in pages (for the page's CSP form-action); empty
+        for providers connected with a form."""
+
+    # ------------------------------------------------------------------ connecting
+
+    @classmethod
+    @abstractmethod
+    def settings_from_form(cls, form: Mapping[str, str], *, kind: ConnectKind = "form",
+                           allow_loopback: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Validate a connect form of `kind`: (settings, credentials) to test and save, or
+        for a sign-in the settings `authorize` needs and no credentials. Raises
+        FormInputError naming the input at fault."""
+
+    @classmethod
+    @abstractmethod
+    def identity(cls, settings: Mapping[str, Any]) -> str:
+        """Which account these settings point at (shop, store, org…): one row per account,
+        so connecting a known account again updates its row."""
+
+    @classmethod
+    @abstractmethod
+    def display_name(cls, settings: Mapping[str, Any]) -> str:
+        """The account as people know it: the provider-given `account_name` beside the
+        address, else the address alone."""
+
+    @classmethod
+    @abstractmethod
+    def authorize(cls, settings: dict[str, Any], app: AppCredentials, redirect_uri: str, *,
+                  allow_loopback: bool = False) -> tuple[str, dict[str, Any]]:
+        """Start a sign-in: (the provider's authorize URL, what to keep until the callback,
+        including `state`). Form providers raise ConfigurationError."""
+
+    @classmethod
+    @abstractmethod
+    def complete(cls, params: Mapping[str, str], pending: dict[str, Any],
+                 app: AppCredentials, redirect_uri: str, *, http: HttpClient,
+                 allow_loopback: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Finish a sign-in: verify the callback against `pending`, trade the code for
+        tokens; returns (settings, credentials). Form providers raise ConfigurationError."""
+
+    # ------------------------------------------------------------------ reading
+
+    @abstractmethod
     def test_connection(self) -> None:
         """Return quietly if the connection works, else raise a ProviderError."""
 
-    def groups(self) -> list[Group]: ...
+    @abstractmethod
+    def account_name(self) -> str | None:
+        """The account's own name at the provider (shop or org name); None when it has
+        none or the grant may not read it."""
 
-    def sources(self, group: str) -> list[Source]: ...
+    @abstractmethod
+    def groups(self) -> list[Group]:
+        """The kinds of records this provider offers (contacts, leads, customers)."""
 
-    def discover_fields(self, group: str) -> list[Field]: ...
+    @abstractmethod
+    def sources(self, group: str) -> list[Source]:
+        """Which records of `group` may be imported: all, a tag, a view, a customer group."""
 
+    @abstractmethod
+    def discover_fields(self, group: str) -> list[Field]:
+        """The fields records of `group` carry, standard and custom, with their types."""
+
+    @abstractmethod
     def iter_pages(
         self,
         group: str,
@@ -191,8 +279,53 @@ class Provider(Protocol):
         after `cursor` when given. `fields` names extra source fields to fetch; a name the
         source no longer has raises SchemaError."""
 
+    @abstractmethod
     def count_records(
         self, group: str, source: str, *, since: datetime | None = None
     ) -> RecordCount | None:
         """The source's own count of the records `iter_pages(group, source, since=since)`
         walks, from one cheap request; None when the API cannot count that selection."""
+
+    # ------------------------------------------------------------------ credentials
+
+    @contextmanager
+    def refreshing(self) -> Iterator[bool]:
+        """Hold the refresh lock; yields True when newer stored credentials were adopted
+        (skip the refresh), False when this client must refresh itself."""
+        with self.refresh_lock() if self.refresh_lock else nullcontext() as latest:
+            token = self.credentials.get("access_token")
+            newer = (
+                isinstance(latest, dict)
+                and bool(latest.get("access_token"))
+                and latest.get("access_token") != token
+            )
+            if newer:
+                self.credentials = dict(latest)
+            yield newer
+
+    def hand_back(self, credentials: dict[str, Any]) -> None:
+        """Keep refreshed credentials and give them to the caller to store (encrypted)."""
+        self.credentials = dict(credentials)
+        if self.on_credentials:
+            self.on_credentials(dict(credentials))
+
+
+class FormConnected(Provider):
+    """A provider connected by pasting credentials into a form (no sign-in flow)."""
+
+    connect_kinds: ClassVar[frozenset[ConnectKind]] = frozenset({"form"})
+
+    @classmethod
+    def sign_in_origins(cls) -> list[str]:
+        """No sign-in pages: the form posts to Tributary itself."""
+        return []
+
+    @classmethod
+    def authorize(cls, settings, app, redirect_uri, *, allow_loopback=False):
+        """Refused: this provider connects with a form, not by signing in."""
+        raise ConfigurationError(f"{cls.label} connects with a form, not by signing in.")
+
+    @classmethod
+    def complete(cls, params, pending, app, redirect_uri, *, http, allow_loopback=False):
+        """Refused: this provider connects with a form, not by signing in."""
+        raise ConfigurationError(f"{cls.label} connects with a form, not by signing in.")

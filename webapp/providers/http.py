@@ -23,7 +23,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
-from .base import ConfigurationError, OutcomeUnknown, RateLimited, SourceUnavailable
+from .errors import ConfigurationError, OutcomeUnknown, RateLimited, SourceUnavailable
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Methods that may be sent twice without harm; the others are repeated only when they

@@ -18,14 +18,12 @@ Decisions:
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from ..customfields import FieldDefinitionError
 from ..extensions import db
@@ -46,13 +44,13 @@ from ..models import (
 )
 from ..models.base import utcnow
 from ..models.imports import CRITERIA
-from ..providers import get_provider_class
+from ..providers import label_of
 from ..providers.base import AuthError, Field, ProviderError, RecordCount
 from . import fields as fields_service
 from . import lists as lists_service
 from . import mapping as rules
 from .errors import FormError
-from .integrations import PROVIDERS, interactive_http
+from .integrations import interactive_http
 from .settings import time_zones
 
 CACHE_SECONDS = 120
@@ -113,8 +111,7 @@ def get_import(import_id: int) -> RecurringImport | None:
 
 
 def label(integration: Integration) -> str:
-    info = PROVIDERS.get(integration.provider)
-    return info.label if info else integration.provider
+    return label_of(integration.provider)
 
 
 def lists() -> list[ContactList]:
@@ -151,24 +148,11 @@ def _client(integration: Integration, page_size: int | None = None):
                             f"({integration.status_reason or 'it is not connected'}).",
                             reconnect=True)
     try:
-        saved = credentials.load(integration)
-    except ValueError as exc:
+        return credentials.client_for(integration, page_size=page_size,
+                                      http=interactive_http(integration.provider))
+    except ValueError as exc:  # credentials unreadable with the configured keys
         raise SourceTrouble("The saved credentials cannot be read with the configured keys; "
                             "reconnect the integration.", reconnect=True) from exc
-    cls = get_provider_class(integration.provider)
-    params = inspect.signature(cls).parameters
-    settings = dict(integration.settings or {})
-    if page_size and integration.provider != "salesforce":
-        settings["page_size"] = page_size
-    integration_id = integration.id
-    kwargs: dict[str, Any] = {
-        "http": interactive_http(integration.provider),
-        "on_credentials": lambda creds: credentials.save_now(integration_id, creds),
-        "allow_loopback": bool(current_app.config.get("ALLOW_LOOPBACK_PROVIDERS")),
-    }
-    if "refresh_lock" in params:
-        kwargs["refresh_lock"] = lambda: credentials.refresh_lock(integration_id)
-    return cls(settings, saved, **kwargs)
 
 
 def _ask(integration: Integration, what: str, call, *, cache: bool = True,
@@ -181,7 +165,7 @@ def _ask(integration: Integration, what: str, call, *, cache: bool = True,
     try:
         value = call(_client(integration, page_size))
     except AuthError as exc:
-        _needs_reconnect(integration, exc.reason)
+        runs.mark_needs_reconnect(integration.id, exc.reason)
         raise SourceTrouble(f"{label(integration)} refused our credentials ({exc.reason}). "
                             "Reconnect the integration, then come back here.",
                             reconnect=True) from exc
@@ -192,17 +176,6 @@ def _ask(integration: Integration, what: str, call, *, cache: bool = True,
             _cache.clear()
         _cache[key] = (time.monotonic() + CACHE_SECONDS, value)
     return value
-
-
-def _needs_reconnect(integration: Integration, reason: str) -> None:
-    db.session.execute(
-        update(Integration).where(Integration.id == integration.id)
-        .values(status="needs_reconnect", status_changed_at=utcnow(),
-                status_reason=f"The provider refused our credentials: {reason}"[:500]))
-    db.session.commit()
-    runs.notify(f"reconnect:{integration.id}",
-                f"The {integration.provider} integration needs reconnecting: its credentials "
-                "were refused.", level="error", integration_id=integration.id)
 
 
 def groups(integration: Integration) -> list:

@@ -24,6 +24,7 @@ from ..models.imports import (
     SKIP_REASONS,
     TRIGGERS,
 )
+from ..providers import label_of
 from .paging import Page, keyset
 
 STATUS_LABELS = {
@@ -55,8 +56,6 @@ ERROR_KIND_LABELS = {
 }
 log = logging.getLogger(__name__)
 
-PROVIDER_LABELS = {"shopify": "Shopify", "zoho": "Zoho CRM", "magento": "Magento 2",
-                   "salesforce": "Salesforce"}
 
 
 # ------------------------------------------------------------------ formatting helpers
@@ -106,7 +105,7 @@ def local_and_utc(moment: datetime | None, tz_name: str | None) -> tuple[str, st
 
 
 def integration_label(integration: Integration) -> str:
-    label = PROVIDER_LABELS.get(integration.provider, integration.provider)
+    label = label_of(integration.provider)
     return f"{label} · {integration.name}" if integration.name else label
 
 

@@ -13,6 +13,7 @@ from .. import timezones
 from ..customfields import CURRENCIES, currency_choices
 from ..extensions import db
 from ..models import OAuthApp, WorkspaceSettings
+from ..providers import provider_classes
 from ..security import decrypt, encrypt, mask
 
 
@@ -68,7 +69,9 @@ def save(values: dict) -> WorkspaceSettings:
 
 # ------------------------------------------------------------------ OAuth apps
 
-OAUTH_APP_LABELS = {"shopify": "Shopify", "zoho": "Zoho CRM", "salesforce": "Salesforce"}
+# Providers that sign in with an OAuth app, and how pages name them (from the registry).
+OAUTH_APP_LABELS = {cls.name: cls.label for cls in provider_classes()
+                    if "oauth" in cls.connect_kinds}
 
 
 def oauth_apps() -> list[dict]:
@@ -105,7 +108,7 @@ def oauth_apps() -> list[dict]:
 def save_oauth_app(provider: str, form) -> dict[str, str]:
     """Store (or update) the provider's app credentials; returns errors by input name.
     An empty secret keeps the saved one."""
-    row = db.session.scalar(select(OAuthApp).where(OAuthApp.provider == provider))
+    row = db.session.scalar(select(OAuthApp).filter_by(provider=provider))
     client_id = (form.get("client_id") or "").strip()
     secret = (form.get("client_secret") or "").strip()
     errors: dict[str, str] = {}
@@ -130,6 +133,6 @@ def save_oauth_app(provider: str, form) -> dict[str, str]:
 
 
 def delete_oauth_app(provider: str) -> bool:
-    result = db.session.execute(delete(OAuthApp).where(OAuthApp.provider == provider))
+    result = db.session.execute(delete(OAuthApp).filter_by(provider=provider))
     db.session.commit()
     return bool(result.rowcount)

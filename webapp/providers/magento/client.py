@@ -9,212 +9,32 @@ a long walk neither skips nor repeats records, and past-the-last-page quirks nev
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import re
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl, quote, urlsplit
 
-from authlib.common.security import generate_token
-from authlib.oauth1.rfc5849.parameters import prepare_headers
-from authlib.oauth1.rfc5849.signature import construct_base_string
-from authlib.oauth1.rfc5849.util import escape
-
-from .base import (
+from ..base import (
     AuthError,
     ConfigurationError,
     Field,
+    FormConnected,
     Group,
     Page,
     ProviderError,
-    Record,
     RecordCount,
     SchemaError,
     Source,
     SourceUnavailable,
+    parse_time,
 )
-from .common import ProviderBase
-from .http import HostPolicy, HttpClient, Response, parse_target
+from ..http import HostPolicy, Response
+from . import oauth
+from .oauth import STORE_CODE_RE, encode_query, oauth1_header
+from .schema import _VIRTUAL_FIELDS, GROUP, criteria, field, format_time, options, record
 
 MAX_PAGE_SIZE = 300  # Magento's default webapi input limit for searchCriteria[pageSize]
 DEFAULT_PAGE_SIZE = 200
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-STORE_CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-GROUP = "customers"
-
-# Attributes that are internal bookkeeping, never useful to import.
-_INTERNAL = frozenset({
-    "password_hash", "rp_token", "rp_token_created_at", "confirmation", "lock_expires",
-    "failures_num", "first_failure", "default_billing", "default_shipping",
-})
-# Customer keys mapped onto Record attributes rather than `fields`.
-_RECORD_KEYS = frozenset({
-    "id", "email", "firstname", "lastname", "updated_at", "addresses", "custom_attributes",
-    "extension_attributes",
-})
-# Fields the client adds from the default address and extension attributes.
-_VIRTUAL_FIELDS = (
-    Field("telephone", "Phone (default address)", "phone"),
-    Field("country_id", "Country (default address)", "country"),
-    Field("city", "City (default address)", "text"),
-    Field("postcode", "Postcode (default address)", "text"),
-    Field("is_subscribed", "Newsletter subscribed", "boolean"),
-)
-_ADDRESS_FIELDS = ("city", "postcode")
-_INPUT_TYPES = {
-    "text": "text", "textarea": "textarea", "multiline": "textarea", "select": "choice",
-    "multiselect": "multi_choice", "boolean": "boolean", "date": "date",
-    "datetime": "datetime", "hidden": "other", "file": "other", "image": "other",
-}
-
-
-# ----------------------------------------------------------------------- OAuth 1.0a
-
-
-def _rfc3986(value: str) -> str:
-    return quote(value, safe="-._~")
-
-
-def encode_query(params: list[tuple[str, str]]) -> str:
-    """Percent-encode a query the way Magento's signature check decodes it (rawurldecode):
-    spaces as %20, never '+', or signed timestamps would not match."""
-    return "&".join(f"{_rfc3986(k)}={_rfc3986(v)}" for k, v in params)
-
-
-def oauth1_header(
-    method: str,
-    url: str,
-    credentials: dict[str, Any],
-    *,
-    token: str | None = None,
-    token_secret: str = "",
-    extra: list[tuple[str, str]] = (),
-    body_params: list[tuple[str, str]] = (),
-    clock: Callable[[], float] = time.time,
-) -> str:
-    """The `Authorization: OAuth …` value signing `method url` with HMAC-SHA256 (RFC 5849
-    with SHA-256, as Magento accepts); query and form params are part of the signature."""
-    oauth_params = [
-        ("oauth_consumer_key", credentials["consumer_key"]),
-        ("oauth_nonce", generate_token(32)),
-        ("oauth_signature_method", "HMAC-SHA256"),
-        ("oauth_timestamp", str(int(clock()))),
-        ("oauth_version", "1.0"),
-    ]
-    if token:
-        oauth_params.append(("oauth_token", token))
-    oauth_params.extend(extra)
-    query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
-    base = construct_base_string(method, url, oauth_params + query + list(body_params))
-    key = f"{escape(credentials['consumer_secret'])}&{escape(token_secret)}"
-    digest = hmac.new(key.encode(), base.encode(), hashlib.sha256).digest()
-    oauth_params.append(("oauth_signature", base64.b64encode(digest).decode()))
-    return prepare_headers(oauth_params, {})["Authorization"]
-
-
-def parse_integration_callback(form: dict[str, str], policy: HostPolicy) -> dict[str, str]:
-    """Check the POST Magento sends to the integration's callback URL on activation.
-
-    Returns consumer key/secret, verifier and the store base URL; the URL comes from the
-    caller's request body, so it passes the SSRF host policy before anything calls it.
-    """
-    needed = ("oauth_consumer_key", "oauth_consumer_secret", "store_base_url", "oauth_verifier")
-    missing = [k for k in needed if not (form.get(k) or "").strip()]
-    if missing:
-        raise ConfigurationError(
-            "The activation message from Magento is incomplete: " + ", ".join(missing) + "."
-        )
-    target = policy.check(form["store_base_url"].strip())
-    return {**{k: form[k].strip() for k in needed}, "store_base_url": target.url}
-
-
-def exchange_verifier(callback: dict[str, str], http: HttpClient) -> dict[str, Any]:
-    """Finish Magento's integration handshake: request token, then access token.
-
-    `callback` is what parse_integration_callback returned. Gives the `settings` and
-    `credentials` an integration stores (auth_mode oauth1).
-    """
-    base = callback["store_base_url"].rstrip("/")
-    creds = {
-        "consumer_key": callback["oauth_consumer_key"],
-        "consumer_secret": callback["oauth_consumer_secret"],
-    }
-    request = _token_call(http, f"{base}/oauth/token/request", creds)
-    access = _token_call(
-        http,
-        f"{base}/oauth/token/access",
-        creds,
-        token=request["oauth_token"],
-        token_secret=request["oauth_token_secret"],
-        extra=[("oauth_verifier", callback["oauth_verifier"])],
-    )
-    return {
-        "settings": {"base_url": base, "auth_mode": "oauth1"},
-        "credentials": {
-            **creds,
-            "access_token": access["oauth_token"],
-            "access_token_secret": access["oauth_token_secret"],
-        },
-    }
-
-
-def _token_call(http: HttpClient, url: str, creds: dict[str, Any], **sign: Any) -> dict:
-    header = oauth1_header("POST", url, creds, **sign)
-    resp = http.request("POST", url, headers={"Authorization": header, "Accept": "*/*"})
-    answer = dict(parse_qsl(resp.text, keep_blank_values=True))
-    if resp.status != 200 or not answer.get("oauth_token") or not answer.get("oauth_token_secret"):
-        problem = answer.get("oauth_problem") or resp.text[:200]
-        raise AuthError(
-            "Magento refused the integration handshake; reactivate the integration.",
-            detail=f"HTTP {resp.status}: {problem}",
-        )
-    return answer
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def parse_time(value: Any) -> datetime | None:
-    """Magento's 'YYYY-MM-DD HH:MM:SS' (UTC, no zone) as an aware UTC datetime."""
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace(" ", "T", 1))
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def format_time(value: datetime) -> str:
-    """An aware (or naive-as-UTC) datetime in Magento's filter format, whole seconds."""
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.strftime(TIME_FORMAT)
-
-
-def _criteria(
-    groups: list[list[tuple[str, str, str]]],
-    sorts: list[tuple[str, str]],
-    page_size: int,
-    page: int = 1,
-) -> list[tuple[str, str]]:
-    """searchCriteria query params: filters in one group OR, groups AND."""
-    out: list[tuple[str, str]] = []
-    for g, filters in enumerate(groups):
-        for f, (field, condition, value) in enumerate(filters):
-            key = f"searchCriteria[filter_groups][{g}][filters][{f}]"
-            out += [(f"{key}[field]", field), (f"{key}[value]", value),
-                    (f"{key}[condition_type]", condition)]
-    for s, (field, direction) in enumerate(sorts):
-        out += [(f"searchCriteria[sortOrders][{s}][field]", field),
-                (f"searchCriteria[sortOrders][{s}][direction]", direction)]
-    out += [("searchCriteria[pageSize]", str(page_size)),
-            ("searchCriteria[currentPage]", str(page))]
-    return out
 
 
 def _message(resp: Response) -> str:
@@ -236,22 +56,50 @@ def _message(resp: Response) -> str:
     return text
 
 
-class Magento(ProviderBase):
+
+class Magento(FormConnected):
     """Magento 2 customers as a Tributary source."""
 
     name: ClassVar[str] = "magento"
-    label: ClassVar[str] = "Magento 2 / Adobe Commerce"
+    label: ClassVar[str] = "Magento 2"  # the one spelling; Adobe Commerce is the same API
+    account_word = "store"
+    group_words = (("Customers", "all customers, one customer group, or one website"),)
+    consent_words = ("The newsletter subscription state is recorded where the store reports "
+                     "it (Magento 2.4).")
+    field_words = ("Name, email, date of birth, gender, default address (phone, country, "
+                   "city) and your custom customer attributes.")
+    form_keys: ClassVar[frozenset[str]] = frozenset({"base_url", "store_code", "auth_mode"})
 
     @staticmethod
     def host_policy(allow_loopback: bool = False) -> HostPolicy:
         """Any https store whose host resolves only to public addresses (SSRF guard)."""
-        return HostPolicy(public_https=True, allow_loopback=allow_loopback)
+        return oauth.host_policy(allow_loopback)
 
-    def __init__(self, settings: dict[str, Any], credentials: dict[str, Any], **options: Any):
+    # ------------------------------------------------------------------ connecting
+
+    @classmethod
+    def settings_from_form(cls, form, *, kind="form", allow_loopback=False):
+        """Store address and view, the access token (and OAuth 1.0a keys when chosen)."""
+        return oauth.settings_from_form(form, allow_loopback)
+
+    @classmethod
+    def identity(cls, settings) -> str:
+        """The store address with its store view code."""
+        base = settings.get("base_url", "").rstrip("/").lower()
+        return f"{base}|{settings.get('store_code', '')}"
+
+    @classmethod
+    def display_name(cls, settings) -> str:
+        """The store's name beside its host, else the host and store view."""
+        return oauth.display_name(settings)
+
+    # ------------------------------------------------------------------ client
+
+    def __init__(self, settings: dict[str, Any], credentials: dict[str, Any], **kwargs: Any):
         # Integration tokens never rotate: on_credentials and refresh_lock go unused.
-        super().__init__(settings, credentials, **options)
+        super().__init__(settings, credentials, **kwargs)
         self.clock: Callable[[], float] = time.time
-        self.base_url = self._base_url(settings.get("base_url"))
+        self.base_url = oauth.store_base_url(settings.get("base_url"))
         store = (settings.get("store_code") or "").strip()
         if store and not STORE_CODE_RE.match(store):
             raise ConfigurationError(f"{store!r} is not a valid Magento store code.")
@@ -274,23 +122,6 @@ class Magento(ProviderBase):
         self.page_size = size
         self._metadata: list[dict[str, Any]] | None = None
 
-    @staticmethod
-    def _base_url(value: Any) -> str:
-        """The store address rebuilt from its strictly parsed parts (http.parse_target)."""
-        url = str(value or "").strip().rstrip("/")
-        if "?" in url or "#" in url:
-            raise ConfigurationError("The store address must not contain '?' or '#'.")
-        try:
-            target = parse_target(url)
-        except ConfigurationError as exc:
-            raise ConfigurationError(
-                "The store address must be a full URL like https://shop.example.com.",
-                detail=exc.reason) from None
-        url = target.url
-        if url.endswith("/rest"):
-            url = url[: -len("/rest")]
-        return url
-
     # ------------------------------------------------------------------ requests
 
     def _get(self, path: str, params: list[tuple[str, str]] = ()) -> Any:
@@ -304,6 +135,7 @@ class Magento(ProviderBase):
         raise self._error(resp)
 
     def _authorization(self, url: str) -> str:
+        """A Bearer token, or an OAuth 1.0a signature of this very URL."""
         creds = self.credentials
         if self.auth_mode == "bearer":
             return f"Bearer {creds['access_token']}"
@@ -355,7 +187,7 @@ class Magento(ProviderBase):
         seen: set[Any] = set()
         page = 1
         while True:
-            body = self._get(path, _criteria(list(groups), list(sorts), MAX_PAGE_SIZE, page))
+            body = self._get(path, criteria(list(groups), list(sorts), MAX_PAGE_SIZE, page))
             items = self._items(body)
             for item in items:
                 if item.get("id") not in seen:
@@ -377,7 +209,7 @@ class Magento(ProviderBase):
     def test_connection(self) -> None:
         """One tiny customer search: proves address, credentials and Customers access."""
         try:
-            body = self._get("customers/search", _criteria([], [], 1))
+            body = self._get("customers/search", criteria([], [], 1))
         except SourceUnavailable as exc:
             if "not valid JSON" in exc.reason:
                 raise ConfigurationError(
@@ -404,41 +236,10 @@ class Magento(ProviderBase):
 
     def discover_fields(self, group: str) -> list[Field]:
         self._check_group(group)
-        fields = []
-        for attr in self._attribute_metadata():
-            code = attr.get("attribute_code")
-            if not code or code in _INTERNAL or attr.get("frontend_input") == "hidden":
-                continue
-            options = tuple(
-                str(o.get("label")).strip() for o in attr.get("options") or []
-                if str(o.get("value", "")).strip() and str(o.get("label", "")).strip()
-            )
-            fields.append(Field(
-                name=code,
-                label=str(attr.get("frontend_label") or attr.get("store_label") or code),
-                type=self._field_type(attr),
-                custom=bool(attr.get("user_defined")),
-                allowed_values=options,
-            ))
+        fields = [f for f in map(field, self._attribute_metadata()) if f is not None]
         names = {f.name for f in fields}
         fields += [f for f in _VIRTUAL_FIELDS if f.name not in names]
         return fields
-
-    @staticmethod
-    def _field_type(attr: dict[str, Any]) -> str:
-        code = attr.get("attribute_code")
-        if code in ("created_at", "updated_at"):
-            return "datetime"
-        rules = {str(r.get("value")) for r in attr.get("validation_rules") or []
-                 if isinstance(r, dict)}
-        if code == "email" or "email" in rules:
-            return "email"
-        if "url" in rules:
-            return "url"
-        kind = _INPUT_TYPES.get(str(attr.get("frontend_input")), "other")
-        if kind == "text" and attr.get("backend_type") in ("decimal", "int"):
-            return "number"
-        return kind
 
     def _attribute_metadata(self) -> list[dict[str, Any]]:
         if self._metadata is None:
@@ -472,9 +273,9 @@ class Magento(ProviderBase):
         """
         self._check_group(group)
         scope = self._source_filter(source)
-        options = self._options()
+        opts = options(self._attribute_metadata())
         if fields:
-            known = set(options["names"]) | {f.name for f in _VIRTUAL_FIELDS}
+            known = set(opts["names"]) | {f.name for f in _VIRTUAL_FIELDS}
             missing = tuple(f for f in fields if f not in known)
             if missing:
                 raise SchemaError(
@@ -488,8 +289,8 @@ class Magento(ProviderBase):
             state = {"mode": "gteq" if start else "start", "t": start, "id": None}
             state["since"] = since.isoformat() if since else None
             state["hw"] = None
-        since_at = datetime.fromisoformat(state["since"]) if state.get("since") else None
-        high = datetime.fromisoformat(state["hw"]) if state.get("hw") else None
+        since_at = parse_time(state.get("since"))
+        high = parse_time(state.get("hw"))
         size = self.page_size
 
         while True:
@@ -503,7 +304,7 @@ class Magento(ProviderBase):
                 groups.append([("updated_at", "gt", t)])
             elif mode == "gteq":
                 groups.append([("updated_at", "gteq", t)])
-            body = self._get("customers/search", _criteria(groups, sorts, size))
+            body = self._get("customers/search", criteria(groups, sorts, size))
             items = self._items(body)
             total = int(body.get("total_count") or 0)
             complete = total <= size  # page 1 held everything left
@@ -522,7 +323,7 @@ class Magento(ProviderBase):
 
             records = []
             for item in fresh:
-                rec = self._record(item, options)
+                rec = record(item, opts)
                 if since_at and rec.updated_at and rec.updated_at < since_at:
                     continue
                 if rec.updated_at and (high is None or rec.updated_at > high):
@@ -554,81 +355,6 @@ class Magento(ProviderBase):
             return [[(f"{kind}_id", "eq", value)]]
         raise ConfigurationError(f"Unknown Magento source {source!r}.")
 
-    def _options(self) -> dict[str, Any]:
-        """Attribute codes, their inputs and option id -> label maps from the metadata."""
-        meta = self._attribute_metadata()
-        labels: dict[str, dict[str, str]] = {}
-        inputs: dict[str, str] = {}
-        for attr in meta:
-            code = attr.get("attribute_code")
-            if not code:
-                continue
-            inputs[code] = str(attr.get("frontend_input"))
-            opts = {str(o.get("value")): str(o.get("label")).strip()
-                    for o in attr.get("options") or [] if str(o.get("value", "")).strip()}
-            if opts:
-                labels[code] = opts
-        return {"names": [a.get("attribute_code") for a in meta if a.get("attribute_code")],
-                "labels": labels, "inputs": inputs}
-
-    @staticmethod
-    def _value(code: str, value: Any, options: dict[str, Any]) -> Any:
-        """Select option ids as labels (multiselect: a list of labels)."""
-        labels = options["labels"].get(code)
-        if not labels or value is None:
-            return value
-        if options["inputs"].get(code) == "multiselect":
-            ids = [v.strip() for v in str(value).split(",") if v.strip()]
-            return [labels.get(v, v) for v in ids]
-        text = str(value)
-        if text in ("", "0") and text not in labels:
-            return None
-        return labels.get(text, value)
-
-    def _record(self, item: dict[str, Any], options: dict[str, Any]) -> Record:
-        fields: dict[str, Any] = {}
-        for key, value in item.items():
-            if key in _RECORD_KEYS or key in _INTERNAL:
-                continue
-            # ids (group_id, website_id, store_id) stay ids: sources refer to them
-            fields[key] = value if key.endswith("_id") else self._value(key, value, options)
-        for attr in item.get("custom_attributes") or []:
-            if isinstance(attr, dict) and attr.get("attribute_code"):
-                code = attr["attribute_code"]
-                fields[code] = self._value(code, attr.get("value"), options)
-        address = self._default_address(item)
-        for key in _ADDRESS_FIELDS:
-            if address.get(key):
-                fields[key] = address[key]
-        ext = item.get("extension_attributes") or {}
-        subscribed = ext.get("is_subscribed") if isinstance(ext, dict) else None
-        if subscribed is not None:
-            fields["is_subscribed"] = bool(subscribed)
-        country = address.get("country_id")
-        return Record(
-            source_id=str(item.get("id")),
-            email=item.get("email"),
-            first_name=item.get("firstname"),
-            last_name=item.get("lastname"),
-            phone=address.get("telephone") or None,
-            country=country.upper() if isinstance(country, str) and country else None,
-            # Magento cannot say "opted out": is_subscribed false is "not subscribed" (after
-            # true, consent withdrawn); absent (2.3 search results) is unknown.
-            consent=_consent(subscribed),
-            consent_at=None,
-            updated_at=parse_time(item.get("updated_at")),
-            fields=fields,
-        )
-
-    @staticmethod
-    def _default_address(item: dict[str, Any]) -> dict[str, Any]:
-        addresses = [a for a in item.get("addresses") or [] if isinstance(a, dict)]
-        for a in addresses:
-            if a.get("default_billing") or str(a.get("id")) == str(item.get("default_billing")):
-                return a
-        return addresses[0] if addresses else {}
-
-    # ------------------------------------------------------------------ counting
 
     def count_records(self, group: str, source: str, *,
                       since: datetime | None = None) -> RecordCount | None:
@@ -639,7 +365,7 @@ class Magento(ProviderBase):
         if since is not None:
             groups.append([("updated_at", "gteq", format_time(since))])
         sorts = [("updated_at", "ASC"), ("entity_id", "ASC")]  # the walk's order: one index
-        body = self._get("customers/search", _criteria(groups, sorts, 1))
+        body = self._get("customers/search", criteria(groups, sorts, 1))
         total = body.get("total_count") if isinstance(body, dict) else None
         if isinstance(total, bool) or not str(total).isdigit():
             raise SourceUnavailable("Magento sent a customer count of an unexpected shape.")
@@ -667,10 +393,3 @@ class Magento(ProviderBase):
         names = [str(x.get("name") or "").strip() for x in (group, view) if x]
         names = [n for n in names if n]
         return " · ".join(dict.fromkeys(names)) or None
-
-def _consent(subscribed: Any) -> str:
-    """extension_attributes.is_subscribed as a consent state."""
-    if subscribed is None:
-        return "unknown"
-    return "subscribed" if subscribed is True or subscribed in (1, "1", "true") else \
-        "not_subscribed"
