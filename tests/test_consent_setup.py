@@ -1,5 +1,5 @@
 """The consent filter on the set-up page: the stores' default, saving it, the CRM consent
-field, and the counts of what each choice would import (PRODUCT.md §6)."""
+field, and the counts of what each choice would import."""
 
 from __future__ import annotations
 

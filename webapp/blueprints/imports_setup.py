@@ -1,6 +1,6 @@
-"""Set up recurring imports and assign custom fields (PRODUCT §3–§4): the set-up form, its
-htmx partials (sources of a group, cycles of a list, the fee forecast), the mapping grid with
-live assignment, inline custom fields, Preview and Import."""
+"""Set up recurring imports and assign custom fields: the set-up form, its htmx partials
+(sources of a group, cycles of a list, the fee forecast), the mapping grid with live
+assignment, inline custom fields, Preview and Import."""
 
 from __future__ import annotations
 

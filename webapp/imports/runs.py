@@ -172,12 +172,6 @@ def notify(key: str, message: str, *, level: str = "warning", integration_id: in
     return True
 
 
-def dismiss_notice(notice_id: int) -> None:
-    db.session.execute(update(WorkspaceNotice).where(WorkspaceNotice.id == notice_id)
-                       .values(dismissed_at=utcnow(), key=None))
-    db.session.commit()
-
-
 # ------------------------------------------------------------------------- executing
 
 

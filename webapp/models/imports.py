@@ -39,7 +39,7 @@ REJECT_REASONS = (
 SKIP_REASONS = ("no_email",)
 ROW_REASONS = REJECT_REASONS + SKIP_REASONS
 # Who an import takes: everyone who has not opted out, or only people subscribed to
-# marketing at the source (PRODUCT.md §6).
+# marketing at the source (a person the source reports as opted out is never taken).
 CONSENT_FILTERS = ("everyone", "subscribed")
 
 # One live (queued or running) non-preview run per import: double clicks on "Import now",

@@ -224,11 +224,7 @@ class FedList:
 
 def lists_fed(integration: Integration) -> list[FedList]:
     """The recurring imports this integration feeds (list name, state)."""
-    try:
-        from ..models import RecurringImport
-    except ImportError:  # the import engine's model is not there yet
-        return []
-    from ..models import ContactList
+    from ..models import ContactList, RecurringImport
 
     rows = db.session.execute(
         select(ContactList.name, RecurringImport.state)
@@ -397,10 +393,8 @@ def _save(provider: str, settings: dict, credentials: dict,
 
 
 def _dismiss_reconnect_notice(integration_id: int) -> None:
-    try:
-        from ..models import WorkspaceNotice
-    except ImportError:
-        return
+    from ..models import WorkspaceNotice
+
     db.session.execute(
         update(WorkspaceNotice)
         .where(WorkspaceNotice.integration_id == integration_id,
@@ -628,24 +622,21 @@ def disconnect(integration: Integration) -> int:
     Contacts and run history stay. Returns how many imports were stopped."""
     stopped = 0
     queued: list[int] = []
-    try:
-        from ..models import ImportRun, RecurringImport
-    except ImportError:
-        RecurringImport = None  # noqa: N806
-    if RecurringImport is not None:
-        ids = list(db.session.scalars(
-            select(RecurringImport.id).where(RecurringImport.integration_id == integration.id)
-        ))
-        if ids:
-            stopped = db.session.execute(
-                update(RecurringImport)
-                .where(RecurringImport.id.in_(ids), RecurringImport.state != "stopped")
-                .values(state="stopped", state_reason="The integration was disconnected.",
-                        next_run_at=None)
-            ).rowcount
-            queued = list(db.session.scalars(
-                select(ImportRun.id).where(ImportRun.import_id.in_(ids),
-                                           ImportRun.status == "queued")))
+    from ..models import ImportRun, RecurringImport
+
+    ids = list(db.session.scalars(
+        select(RecurringImport.id).where(RecurringImport.integration_id == integration.id)
+    ))
+    if ids:
+        stopped = db.session.execute(
+            update(RecurringImport)
+            .where(RecurringImport.id.in_(ids), RecurringImport.state != "stopped")
+            .values(state="stopped", state_reason="The integration was disconnected.",
+                    next_run_at=None)
+        ).rowcount
+        queued = list(db.session.scalars(
+            select(ImportRun.id).where(ImportRun.import_id.in_(ids),
+                                       ImportRun.status == "queued")))
     now = utcnow()
     integration.credentials_encrypted = None
     integration.credentials_updated_at = now
