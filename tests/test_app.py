@@ -49,3 +49,21 @@ def test_encryption_round_trip_and_rotation(app):
     app.config["ENCRYPTION_KEY"] = old_key
     assert mask("shpat_secret_1234") == "••••1234"
     assert mask("short") == "••••"
+
+
+def test_engine_settings_have_defaults_in_the_config_and_come_from_the_environment(
+        app_config, monkeypatch):
+    from webapp import create_app
+    from webapp.imports.runs import setting
+
+    monkeypatch.setenv("TRIBUTARY_IMPORT_RUN_CAP", "7")
+    monkeypatch.setenv("TRIBUTARY_IMPORT_QUEUE", "bulk")
+    built = create_app({k: v for k, v in app_config.items() if not k.startswith("IMPORT_")})
+    assert built.config["IMPORT_RUN_CAP"] == 7
+    assert built.config["IMPORT_QUEUE"] == "bulk"
+    assert built.config["IMPORT_STALE_SECONDS"] == 600  # the default, from config.py
+    with built.app_context():
+        assert setting("IMPORT_RUN_CAP") == 7
+    monkeypatch.setenv("TRIBUTARY_IMPORT_RUN_CAP", "9")  # read once, when the app is built
+    with built.app_context():
+        assert setting("IMPORT_RUN_CAP") == 7

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from ..imports import actions
 from ..models import RecurringImport
 from ..services import runs_view
 from ..views_common import wants_partial
@@ -63,18 +64,18 @@ def row(import_id: int):
 @bp.post("/<int:import_id>/stop")
 def stop(import_id: int):
     imp = _import_or_404(import_id)
-    return _answer(imp, runs_view.stop(imp))
+    return _answer(imp, actions.stop(imp))
 
 
 @bp.post("/<int:import_id>/resume")
 def resume(import_id: int):
     imp = _import_or_404(import_id)
-    ok, message = runs_view.resume(imp)
+    ok, message = actions.resume(imp)
     return _answer(imp, message, "ok" if ok else "bad")
 
 
 @bp.post("/<int:import_id>/run")
 def import_now(import_id: int):
     imp = _import_or_404(import_id)
-    _run, message, tone = runs_view.import_now(imp, current_user.get_id() and current_user.id)
+    _run, message, tone = actions.import_now(imp, current_user.get_id() and current_user.id)
     return _answer(imp, message, tone)
