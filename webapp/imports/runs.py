@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -273,9 +274,8 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
         )
         if not preview and run.pages == 0 and cursor is None:
             _record_source_total(run_id, provider, group, source, since)
-        pages = provider.iter_pages(group, source, since=since, cursor=cursor,
-                                    fields=fetch or None)
-        try:
+        with closing(provider.iter_pages(group, source, since=since, cursor=cursor,
+                                         fields=fetch or None)) as pages:
             mark = time.perf_counter()
             for page in pages:
                 progress.time("fetch", time.perf_counter() - mark)
@@ -311,10 +311,6 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
                     status = "handed_back"  # the worker is shutting down: give the run back
                     break
                 mark = time.perf_counter()
-        finally:
-            close = getattr(pages, "close", None)
-            if close:
-                close()
     except AuthError as exc:
         session.rollback()
         _reconnect(integration_id, exc.reason)
