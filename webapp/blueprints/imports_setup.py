@@ -18,39 +18,28 @@ from flask import (
 from flask_login import current_user
 
 from ..customfields import FieldDefinitionError
+from ..extensions import db
 from ..hardening import parse_id
 from ..models import RecurringImport
 from ..models.lists import FIELD_FORMATS, FIELD_TYPES
 from ..services import import_forecast, import_form, import_source, mapping_grid
 from ..services import mapping as rules
 from ..services.settings import time_zones
-from ..views_common import wants_partial
+from ..views_common import redirect_after_post, wants_partial
 
 bp = Blueprint("imports_setup", __name__)
 
 
 def _integration_or_404(integration_id: int):
-    row = import_form.get_integration(integration_id)
-    if row is None:
-        abort(404)
-    return row
+    return db.one_or_404(import_form.connected_integration(integration_id))
 
 
 def _import_or_404(import_id: int) -> RecurringImport:
-    imp = import_form.get_import(import_id)
-    if imp is None:
-        abort(404)
+    """The import; an id that belongs to another integration than the one named is a 404."""
+    imp = db.get_or_404(RecurringImport, import_id)
     if request.args.get("integration_id", type=int) not in (None, imp.integration_id):
         abort(404)  # an import id that belongs to another integration
     return imp
-
-
-def _redirect(target: str):
-    if wants_partial():
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target, code=303)
 
 
 def _details_url(imp_or_integration) -> str:
@@ -482,4 +471,4 @@ def start(import_id: int):
     run = mapping_grid.start_import(imp, cols, current_user.id)
     flash(f"Import into {imp.list.name} started"
           f"{f' (run #{run.id})' if run else ''}; it then runs every 24 hours.", "success")
-    return _redirect(f"{_details_url(imp)}#import-row-{imp.id}")  # its row, bar in view
+    return redirect_after_post(f"{_details_url(imp)}#import-row-{imp.id}")  # its row, bar in view

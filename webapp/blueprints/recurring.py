@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from ..extensions import db
 from ..imports import actions
 from ..models import RecurringImport
 from ..services import runs_view
@@ -30,9 +31,7 @@ def run_progress(run) -> runs_view.ProgressInfo:
 def _import_or_404(import_id: int) -> RecurringImport:
     """The import, which must belong to the integration the page is about when the request
     names one (`integration` in the form or query): another integration's import is a 404."""
-    imp = runs_view.get_import(import_id)
-    if imp is None:
-        abort(404)
+    imp = db.get_or_404(RecurringImport, import_id)
     claimed = request.values.get("integration")
     if claimed is not None and claimed != str(imp.integration_id):
         abort(404)

@@ -59,13 +59,10 @@ class SetupErrors(Exception):
 # ------------------------------------------------------------------------ lookups
 
 
-def get_integration(integration_id: int) -> Integration | None:
-    row = db.session.get(Integration, integration_id)
-    return row if row is not None and row.status != "disconnected" else None
-
-
-def get_import(import_id: int) -> RecurringImport | None:
-    return db.session.get(RecurringImport, import_id)
+def connected_integration(integration_id: int):
+    """The query for an integration that imports can be set up from (not disconnected)."""
+    return select(Integration).where(Integration.id == integration_id,
+                                     Integration.status != "disconnected")
 
 
 def lists() -> list[ContactList]:

@@ -173,16 +173,11 @@ def _row(imp, integration, last_run, live_run) -> ImportRow:
                      blocked=blocked_reason(imp))
 
 
-def get_import(import_id: int) -> RecurringImport | None:
-    return db.session.get(RecurringImport, import_id)
-
-
-def get_run(run_id: int) -> ImportRun | None:
-    return db.session.scalar(
-        select(ImportRun).where(ImportRun.id == run_id).options(
-            joinedload(ImportRun.recurring_import).joinedload(RecurringImport.list),
-            joinedload(ImportRun.recurring_import).joinedload(RecurringImport.integration),
-        )
+def run_query(run_id: int):
+    """The query for one run with its import, list and integration (one round trip)."""
+    return select(ImportRun).where(ImportRun.id == run_id).options(
+        joinedload(ImportRun.recurring_import).joinedload(RecurringImport.list),
+        joinedload(ImportRun.recurring_import).joinedload(RecurringImport.integration),
     )
 
 
