@@ -79,11 +79,12 @@ def _setup_page(integration, values, imp=None, errors=None, status=200):
 
 
 def _submit(integration, imp=None):
-    values = import_form.SetupValues.from_form(request.form)
+    values, input_errors = import_form.read_form(request.form)
     if request.form.get("action") == "reload":  # the no-JS "show sources / cycles" button
         return _setup_page(integration, values, imp)
     try:
-        saved = import_form.save_setup(integration, values, current_user.id, imp)
+        saved = import_form.save_setup(integration, values, current_user.id, imp,
+                                       input_errors)
     except import_form.SetupErrors as exc:
         return _setup_page(integration, values, imp, exc.errors, status=422)
     except import_source.SourceTrouble as exc:

@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import select
 
 from ..extensions import db
+from ..forms import ImportSetupForm
 from ..hardening import parse_id
 from ..imports import schedule
 from ..models import ContactList, Cycle, Integration, RecurringImport, WorkspaceSettings
 from ..models.base import utcnow
-from ..models.imports import CRITERIA
 from . import import_source
 from . import lists as lists_service
 from .errors import FormError
@@ -142,21 +142,23 @@ class SetupValues:
                    time_zone=imp.time_zone or workspace_zone())
 
     @classmethod
-    def from_form(cls, form) -> SetupValues:
-        def clean(name: str, limit: int = 255) -> str:
-            return (form.get(name) or "").strip()[:limit]
-
-        return cls(list_id=clean("list_id"), new_list_name=clean("new_list_name", 200),
-                   cycle_id=clean("cycle_id"), cycle_start_day=clean("cycle_start_day") or 0,
-                   group=clean("group", 64), source=clean("source"),
-                   criteria=clean("criteria") or "add_update",
-                   consent_filter=clean("consent_filter", 16) or "everyone",
-                   consent_field=clean("consent_field"),
-                   consent=form.get("consent") in ("on", "1", "true", "yes"),
-                   run_hour=clean("run_hour"), time_zone=clean("time_zone", 64))
+    def from_form(cls, formdata) -> SetupValues:
+        """The values of a submitted form (or the query string), without judging them."""
+        return read_form(formdata)[0]
 
     def selected_list_id(self) -> int | None:
         return parse_id(self.list_id)
+
+
+def read_form(formdata) -> tuple[SetupValues, dict[str, str]]:
+    """The submitted values and the problems of single inputs ({input name: message})."""
+    form = ImportSetupForm(formdata=formdata)
+    form.validate()
+    values = SetupValues(**{name: form[name].data for name in (
+        "list_id", "new_list_name", "cycle_id", "group", "source", "criteria",
+        "consent_filter", "consent_field", "consent", "run_hour", "time_zone")},
+        cycle_start_day=form.cycle_start_day.data or 0)
+    return values, form.first_errors()
 
 
 def _int(raw: Any) -> int | None:
@@ -167,10 +169,12 @@ def _int(raw: Any) -> int | None:
 
 
 def save_setup(integration: Integration, values: SetupValues, user_id: int,
-               imp: RecurringImport | None = None) -> RecurringImport:
-    """Validate the set-up form and create or update the import (SetupErrors with every
-    problem at once; SourceTrouble when the provider cannot list groups or sources)."""
-    errors: dict[str, str] = {}
+               imp: RecurringImport | None = None,
+               input_errors: dict[str, str] | None = None) -> RecurringImport:
+    """Check the set-up choices against each other and the source, and create or update the
+    import (SetupErrors with every problem at once, `input_errors` of single inputs
+    included; SourceTrouble when the provider cannot list groups or sources)."""
+    errors: dict[str, str] = dict(input_errors or {})
     target: ContactList | None = None
     if values.list_id == NEW_LIST:
         try:
@@ -205,19 +209,10 @@ def save_setup(integration: Integration, values: SetupValues, user_id: int,
         errors["group"] = "Choose what to import."
     elif values.source not in {s.id for s in import_source.sources(integration, values.group)}:
         errors["source"] = "Choose which records to import."
-    if values.criteria not in CRITERIA:
-        errors["criteria"] = "Choose how new and existing contacts are treated."
     consent_problem = check_consent_choice(integration, values)
     if consent_problem:
         errors[consent_problem[0]] = consent_problem[1]
-    if not values.consent:
-        errors["consent"] = ("Confirm that you have permission to email these contacts; "
-                             "imports need it.")
-    hour = None
-    if str(values.run_hour).strip() != "":
-        hour = _int(values.run_hour)
-        if hour is None or not 0 <= hour <= 23:
-            errors["run_hour"] = "Choose an hour from 00:00 to 23:00, or every 24 hours."
+    hour = _int(values.run_hour) if str(values.run_hour).strip() != "" else None
     zone = values.time_zone or workspace_zone()
     if zone not in time_zones():
         errors["time_zone"] = "Pick a time zone from the list, e.g. Europe/Berlin."
