@@ -63,3 +63,8 @@ def test_set_up_form_defaults_trims_and_judges_single_inputs(app):
     assert form.first_errors() == {
         "consent": "Confirm that you have permission to email these contacts; imports need it.",
         "run_hour": "Choose an hour from 00:00 to 23:00, or every 24 hours."}
+
+
+def test_a_plain_dict_is_read_outside_a_request(app):
+    form = OAuthAppForm(formdata={"client_id": " id-1 ", "client_secret": "s"})
+    assert form.validate() and form.client_id.data == "id-1"

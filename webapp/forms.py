@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 from wtforms import BooleanField, StringField
 from wtforms.validators import AnyOf, StopValidation, ValidationError
 
@@ -38,11 +39,17 @@ def _cut(limit: int):
 
 
 class PlainForm(FlaskForm):
-    """A form read from `formdata` (request.form or the query string), without its own CSRF
-    token; `first_errors` is {input name: its first message}, as the templates show them."""
+    """A form read from `formdata` (request.form, the query string or a plain dict), without
+    its own CSRF token; `first_errors` is {input name: its first message}, as the templates
+    show them."""
 
     class Meta:
         csrf = False
+
+        def wrap_formdata(self, form, formdata):
+            if isinstance(formdata, dict) and not hasattr(formdata, "getlist"):
+                formdata = MultiDict(formdata)  # a plain dict from a script (demo)
+            return super().wrap_formdata(form, formdata)
 
     def first_errors(self) -> dict[str, str]:
         return {name: messages[0] for name, messages in self.errors.items() if messages}
