@@ -24,11 +24,15 @@ ALIASES = {
 
 
 def _name(by_lang: dict[str, str], lang: str) -> str:
-    text = by_lang.get(lang, "")
-    for _ in range(3):  # "*xx" means "the same as language xx"
-        if not text.startswith("*"):
-            break
-        text = by_lang.get(text[1:], "")
+    """The region's name in `lang`, following "*xx" ("the same as language xx") references;
+    "" when a reference leads nowhere or back to itself (the data has "zh": "*zh")."""
+    text, followed = by_lang.get(lang, ""), {lang}
+    while text.startswith("*"):
+        lang = text[1:]
+        if lang in followed:
+            return ""
+        followed.add(lang)
+        text = by_lang.get(lang, "")
     return text
 
 

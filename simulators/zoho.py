@@ -1,6 +1,6 @@
 """A strict local Zoho CRM API v8 (accounts server + CRM API in one WSGI app).
 
-Reproduces the quirks in PROVIDERS.md: mandatory `fields` (<= 50), `per_page` <= 200,
+Reproduces Zoho's quirks: mandatory `fields` (<= 50), `per_page` <= 200,
 `page` only for the first 2,000 records then bound, expiring `page_token`s that stop at
 100,000 records, 204/304 empty answers, inclusive `If-Modified-Since`, converted leads
 hidden, 200-with-error token answers, a refresh rate limit and Zoho's error JSON shapes.

@@ -76,15 +76,11 @@ def app_config(database_url, redis_url) -> dict:
 
 @pytest.fixture
 def app(app_config, redis_url):
-    from webapp.services import import_setup
-
-    import_setup._cache.clear()  # provider answers cached by an earlier test's app
-    app = create_app(app_config)
+    app = create_app(app_config)  # its own provider-answer cache, empty
     with app.app_context():
         yield app
         db.session.remove()
         _empty_tables()
-    import_setup._cache.clear()
     from redis import Redis
 
     Redis.from_url(redis_url).flushdb()

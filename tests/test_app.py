@@ -49,3 +49,44 @@ def test_encryption_round_trip_and_rotation(app):
     app.config["ENCRYPTION_KEY"] = old_key
     assert mask("shpat_secret_1234") == "••••1234"
     assert mask("short") == "••••"
+
+
+def test_engine_settings_have_defaults_in_the_config_and_come_from_the_environment(
+        app_config, monkeypatch):
+    from webapp import create_app
+    from webapp.imports.runs import setting
+
+    monkeypatch.setenv("TRIBUTARY_IMPORT_RUN_CAP", "7")
+    monkeypatch.setenv("TRIBUTARY_IMPORT_QUEUE", "bulk")
+    built = create_app({k: v for k, v in app_config.items() if not k.startswith("IMPORT_")})
+    assert built.config["IMPORT_RUN_CAP"] == 7
+    assert built.config["IMPORT_QUEUE"] == "bulk"
+    assert built.config["IMPORT_STALE_SECONDS"] == 600  # the default, from config.py
+    with built.app_context():
+        assert setting("IMPORT_RUN_CAP") == 7
+    monkeypatch.setenv("TRIBUTARY_IMPORT_RUN_CAP", "9")  # read once, when the app is built
+    with built.app_context():
+        assert setting("IMPORT_RUN_CAP") == 7
+
+
+def test_status_choices_generate_the_check_constraints(app):
+    import pytest
+    from sqlalchemy import CheckConstraint, text
+    from sqlalchemy.exc import IntegrityError
+
+    from webapp.models import ImportRun, Integration
+    from webapp.models.imports import LIVE_STATUSES, RUN_STATUSES, RunStatus
+
+    checks = {c.name: str(c.sqltext) for c in ImportRun.__table__.constraints
+              if isinstance(c, CheckConstraint)}
+    assert checks["ck_import_runs_status"] == ("status IN ('queued', 'running', 'completed', "
+                                "'completed_with_errors', 'capped', 'failed', 'canceled')")
+    assert RUN_STATUSES == tuple(RunStatus) and RunStatus.QUEUED == "queued"
+    assert LIVE_STATUSES == ("queued", "running")
+    row = {"provider": "shopify", "name": "x", "settings": {}, "status_reason": "",
+           "created_at": text("CURRENT_TIMESTAMP")}
+    with db.engine.begin() as conn:
+        conn.execute(Integration.__table__.insert().values(status="connected", **row))
+    with pytest.raises(IntegrityError):  # the database keeps the column to the members
+        with db.engine.begin() as conn:
+            conn.execute(Integration.__table__.insert().values(status="sleeping", **row))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from redis import Redis
@@ -12,6 +13,8 @@ from redis import Redis
 from webapp.background import (
     PERIODIC,
     JsonJob,
+    PeriodicJob,
+    cancel_undefined,
     get_queue,
     make_scheduler,
     register_periodic,
@@ -96,3 +99,29 @@ def test_scheduler_tick_reaches_the_status_data(app, app_config):
     db.session.expire_all()
     tick = db.session.get(Heartbeat, "scheduler")
     assert tick is not None
+
+
+def test_scheduler_cancels_periodic_jobs_that_are_no_longer_defined(app, app_config,
+                                                                    redis_url):
+    conn = Redis.from_url(redis_url)
+    scheduler = make_scheduler(conn)
+    retired = PeriodicJob(id="tributary-retired-job", func="webapp.jobs.record_tick",
+                          interval=60)
+    register_periodic(scheduler, PERIODIC + (retired,))
+    once = scheduler.enqueue_at(datetime.now(UTC) + timedelta(hours=1), "webapp.jobs.ping",
+                                "later")  # a one-off scheduled job is not periodic: it stays
+    conn.zadd(scheduler.scheduled_jobs_key, {"tributary-pickled-job": 1})  # unreadable
+    conn.hset(JsonJob.key_for("tributary-pickled-job"), "data", b"\x80\x04junk")
+    assert retired.id in scheduler
+
+    out = subprocess.run(  # a new version's scheduler starts without the retired job
+        [sys.executable, "-m", "flask", "--app", "webapp", "scheduler", "run", "--burst"],
+        cwd=ROOT, env=process_env(app_config), capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    scheduled = sorted(job_id.decode() for job_id in
+                       conn.zrange(scheduler.scheduled_jobs_key, 0, -1))
+    assert scheduled == sorted([spec.id for spec in PERIODIC] + [once.id])
+    assert not conn.exists(JsonJob.key_for(retired.id))
+    assert not conn.exists(JsonJob.key_for("tributary-pickled-job"))
+    assert cancel_undefined(scheduler) == []  # nothing left to cancel

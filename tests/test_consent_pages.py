@@ -1,5 +1,5 @@
 """Suppression that reaches people already on lists, and manual consent changes on the
-contact page attributed to the team member (PRODUCT.md §6, issue 9 items 4–5)."""
+contact page attributed to the team member."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The consent filter on the set-up page: the stores' default, saving it, the CRM consent
-field, and the counts of what each choice would import (PRODUCT.md §6)."""
+field, and the counts of what each choice would import."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tests.test_import_setup_pages import _form, _html, _Sim
 from tests.test_integrations_support import make_integration
 from webapp.extensions import db
 from webapp.models import RecurringImport
-from webapp.services import import_setup
+from webapp.services import import_source
 
 pytestmark = pytest.mark.usefixtures("app")
 PEOPLE = generate(30, seed=5)
@@ -81,11 +81,11 @@ def test_a_crm_import_picks_a_yes_no_field_for_subscribed_only(signed_in, monkey
     from webapp.providers.base import Field
 
     crm = make_integration("zoho", "Zoho CRM")
-    monkeypatch.setattr(import_setup, "groups",
+    monkeypatch.setattr(import_source, "groups",
                         lambda i: [type("G", (), {"id": "leads", "label": "Leads"})()])
-    monkeypatch.setattr(import_setup, "sources",
+    monkeypatch.setattr(import_source, "sources",
                         lambda i, g: [type("S", (), {"id": "all", "label": "All"})()])
-    monkeypatch.setattr(import_setup, "source_fields", lambda i, g: [
+    monkeypatch.setattr(import_source, "source_fields", lambda i, g: [
         Field("Email", "Email", "email"), Field("Newsletter", "Newsletter", "boolean"),
         Field("City", "City")])
     lst = make_list("Leads")

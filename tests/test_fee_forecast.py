@@ -19,7 +19,7 @@ from webapp.imports import forecast as fees
 from webapp.imports.runs import create_run, execute
 from webapp.models import ImportRun, RecurringImport, WorkspaceSettings
 from webapp.providers.base import RecordCount
-from webapp.services import import_setup
+from webapp.services import import_forecast, import_source
 
 pytestmark = pytest.mark.usefixtures("app")
 
@@ -107,7 +107,7 @@ def test_a_large_source_is_forecast_from_its_own_count_and_the_run_agrees(signed
     assert not headline.startswith("No extra fee"), headline
     assert headline.startswith("About 15.00 USD more this billing cycle"), headline
     assert f"Shopify counts {BIG:,} records. Of the first 1,000 read" in html
-    result = import_setup.estimate(shop, "customers", "all", "add_update", list_id=target.id)
+    result = import_forecast.estimate(shop, "customers", "all", "add_update", list_id=target.id)
     assert result.new.low == 1000 and result.new.high == BIG
     assert result.new.expected == BIG
     assert result.after.count == BIG and result.after.blocks == 1
@@ -124,9 +124,9 @@ def test_a_source_that_cannot_count_says_at_least(signed_in, big_sim):
     """A tag source has no count at Shopify; its first pages give only a lower bound."""
     _plan(100)
     shop = _shop(big_sim)
-    tag = next(s.id for s in import_setup.sources(shop, "customers") if s.id.startswith("tag:"))
+    tag = next(s.id for s in import_source.sources(shop, "customers") if s.id.startswith("tag:"))
     html = _box(signed_in, shop, source=tag)
-    result = import_setup.estimate(shop, "customers", tag, "add_update")
+    result = import_forecast.estimate(shop, "customers", tag, "add_update")
     assert f"cannot count this source; its first pages hold {result.new.low:,} records" in html
     assert result.new.high is None and result.extra_high is None
     assert result.new.low == result.new.expected > 100
@@ -156,8 +156,8 @@ def test_edit_settings_does_not_count_contacts_already_on_the_list(signed_in, sm
 def test_the_consent_filter_is_part_of_the_forecast(signed_in, small_sim):
     """"Only people subscribed at the source" leaves the others out of the fee, like the run."""
     shop = _shop(small_sim)
-    everyone = import_setup.estimate(shop, "customers", "all", "add_update")
-    only = import_setup.estimate(shop, "customers", "all", "add_update", only_subscribed=True)
+    everyone = import_forecast.estimate(shop, "customers", "all", "add_update")
+    only = import_forecast.estimate(shop, "customers", "all", "add_update", only_subscribed=True)
     assert 0 < only.new.expected < everyone.new.expected
     html = _box(signed_in, shop, consent_filter="subscribed")
     assert "not subscribed at the source" in html
@@ -201,24 +201,24 @@ def test_headline_and_detail_are_one_computation(app, new):
 
 
 def _sample(total, emails, done=False):
-    return import_setup.SourceSample(total, tuple((e, "unknown") for e in emails), done)
+    return import_forecast.SourceSample(total, tuple((e, "unknown") for e in emails), done)
 
 
 def test_the_sample_share_is_applied_to_the_source_count(app):
     target = make_list("Customers")
     make_contacts(target, 50, prefix="known")  # half the sample is on the list already
     emails = [f"known{i}@example.com" for i in range(50)] + [f"new{i}@x.org" for i in range(50)]
-    new = import_setup.new_contacts(_sample(RecordCount(1000), emails), target.id, "Zoho CRM")
+    new = import_forecast.new_contacts(_sample(RecordCount(1000), emails), target.id, "Zoho CRM")
     assert (new.low, new.expected, new.high) == (50, 500, 950)
     assert "50 already on the list" in new.basis and "Zoho CRM counts 1,000" in new.basis
-    whole = import_setup.new_contacts(_sample(RecordCount(100), emails, done=True), target.id,
+    whole = import_forecast.new_contacts(_sample(RecordCount(100), emails, done=True), target.id,
                                       "Zoho CRM")
     assert (whole.low, whole.expected, whole.high) == (50, 50, 50) and whole.exact
 
 
 def test_without_a_count_only_a_lower_bound_is_known(app):
     _plan(10)
-    new = import_setup.new_contacts(_sample(None, [f"p{i}@x.org" for i in range(8)]), None,
+    new = import_forecast.new_contacts(_sample(None, [f"p{i}@x.org" for i in range(8)]), None,
                                     "Shopify")
     assert (new.low, new.expected, new.high) == (8, 8, None)
     f = fees.forecast(new)
@@ -232,16 +232,16 @@ def test_unusable_repeated_opted_out_and_suppressed_emails_are_not_new(app):
 
     db.session.add(Suppression(kind="domain", value="blocked.org"))
     db.session.commit()
-    sample = import_setup.SourceSample(None, (
+    sample = import_forecast.SourceSample(None, (
         ("a@x.org", "subscribed"), ("A@x.org".lower(), "unknown"), ("", "unknown"),
         ("bob@", "unknown"), ("c@x.org", "opted_out"), ("d@blocked.org", "unknown"),
         ("e@x.org", "subscribed"), ("f@x.org", "unknown")), True)
-    new = import_setup.new_contacts(sample, None, "Magento")
+    new = import_forecast.new_contacts(sample, None, "Magento")
     assert new.exact and new.expected == 3
     assert "2 without a usable email, 1 repeated, 1 opted out at the source, 1 suppressed" \
         in new.basis
     # the consent filter "only people subscribed at the source" leaves out f@x.org
-    subscribed = import_setup.new_contacts(sample, None, "Magento", only_subscribed=True)
+    subscribed = import_forecast.new_contacts(sample, None, "Magento", only_subscribed=True)
     assert subscribed.expected == 2 and "1 not subscribed at the source" in subscribed.basis
 
 
@@ -253,7 +253,7 @@ def test_a_count_that_fails_falls_back_to_the_sample(app):
         def count_records(self, group, source, *, since=None):
             raise SourceUnavailable("no count today")
 
-    sample = import_setup._sample_source("customers", "all", 4, 5)(Broken(people(30), 10))
+    sample = import_forecast._sample_source("customers", "all", 4, 5)(Broken(people(30), 10))
     assert sample.total is None and sample.done and len(sample.emails) == 30
 
 

@@ -16,7 +16,7 @@ from tests.test_integrations_support import make_integration
 from webapp.extensions import db
 from webapp.imports.rules import FULL_NAME
 from webapp.models import CustomField, ImportRun, RecurringImport
-from webapp.services import import_setup
+from webapp.services import import_form, import_source
 from webapp.services.mapping import Column
 
 pytestmark = pytest.mark.usefixtures("app")
@@ -45,7 +45,7 @@ def imp(shopify_sim):
                                    settings=cfg["settings"], credentials=cfg["credentials"])
     row = RecurringImport(integration_id=integration.id, list_id=make_list("Customers").id,
                           group="customers", source="all", state="stopped",
-                          state_reason=import_setup.NOT_FINISHED, mapping={})
+                          state_reason=import_form.NOT_FINISHED, mapping={})
     db.session.add(row)
     db.session.commit()
     return row
@@ -95,7 +95,7 @@ def test_samples_partial_shows_the_first_records_escaped(signed_in, imp):
     resp = signed_in.htmx_get(f"/imports/{imp.id}/mapping/samples")
     page = _html(resp)
     assert page.lstrip().startswith('<tbody id="samples">')
-    assert page.count("<tr>") == import_setup.SAMPLE_SIZE
+    assert page.count("<tr>") == import_source.SAMPLE_SIZE
     assert XSS_ESCAPED in page and XSS_NAME not in page
     assert "logan.taylor.1@example.org" in page
     # the no-JS variant renders them in the page itself

@@ -13,7 +13,7 @@ from tests.factories import make_contacts, make_cycle, make_list
 from tests.test_integrations_support import SIMULATORS, make_integration
 from webapp.extensions import db
 from webapp.models import ContactList, Integration, RecurringImport, WorkspaceSettings
-from webapp.services import import_setup
+from webapp.services import import_source
 
 pytestmark = pytest.mark.usefixtures("app")
 
@@ -197,7 +197,7 @@ def test_forecast_says_no_extra_fee_or_the_fee(signed_in, shop):
     settings.subscriber_limit = 10
     db.session.commit()
     make_contacts(make_list("Existing"), 5)
-    import_setup._cache.clear()
+    import_source.clear_cache()
     page = _html(signed_in.htmx_get(url + "&criteria=add_update"))
     assert "15.00 USD more" in page and "1 started block" in page
     page = _html(signed_in.htmx_get(url + "&criteria=update_only"))
@@ -273,3 +273,15 @@ def test_zone_choice_is_grouped_and_the_edit_page_does_not_promise_a_first_run(s
     assert "The first run starts when you press Import" not in edit
     assert "Saving a new hour moves the next run to that hour" in edit
     assert "data-browser-zone" not in edit  # the saved zone stays chosen
+
+
+def test_provider_answers_are_cached_in_the_app_not_the_process(signed_in, shop, app,
+                                                                 app_config):
+    from webapp import create_app
+
+    assert signed_in.get(f"/integrations/{shop.id}/imports/new").status_code == 200
+    cached = app.extensions[import_source.CACHE_KEY]
+    assert any(key[0] == shop.id and key[2] == "groups" for key in cached)
+    assert import_source.CACHE_KEY not in create_app(app_config).extensions
+    import_source.clear_cache()
+    assert app.extensions[import_source.CACHE_KEY] == {}

@@ -17,7 +17,7 @@ from tests.test_import_setup_mapping import imp as imp  # noqa: F401
 from tests.test_import_setup_mapping import shopify_sim as shopify_sim  # noqa: F401
 from webapp.imports.rules import FULL_NAME
 from webapp.models import CustomField
-from webapp.services import import_setup
+from webapp.services import import_source
 from webapp.services import mapping as rules
 
 pytestmark = pytest.mark.usefixtures("app")
@@ -38,7 +38,7 @@ def _grid_cols(page: str) -> list[str]:
 
 def test_one_row_per_field_is_the_default_above_12_fields(signed_in, imp, monkeypatch):
     page = _html(signed_in.get(f"/imports/{imp.id}/mapping"))
-    assert len(import_setup.columns(imp)) == 30
+    assert len(import_source.columns(imp)) == 30
     assert 'class="mapping-list"' in page and "grid-scroll" not in page
     assert len(_rows(page)) == 30 and _rows(page)[:2] == [FULL_NAME, "email"]
     assert 'id="f-view-list" name="view" value="list" checked' in page
@@ -53,9 +53,9 @@ def test_one_row_per_field_is_the_default_above_12_fields(signed_in, imp, monkey
     assert 'id="f-view-grid" name="view" value="grid" checked' in page
     assert 'name="view" value="grid">' in page  # the cells' forms say which view they are
     # at 12 columns or fewer the grid stays the default; at 13 the rows take over
-    fields = import_setup.source_fields(imp.integration, imp.group)
+    fields = import_source.source_fields(imp.integration, imp.group)
     for count, view in ((rules.VERTICAL_ABOVE, "grid"), (rules.VERTICAL_ABOVE + 1, "list")):
-        monkeypatch.setattr(import_setup, "columns",
+        monkeypatch.setattr(import_source, "columns",
                             lambda _imp, n=count: rules.columns(fields)[:n])
         page = _html(signed_in.get(f"/imports/{imp.id}/mapping"))
         assert f'id="f-view-{view}" name="view" value="{view}" checked' in page, count
@@ -194,7 +194,7 @@ def test_inline_field_appears_in_every_shown_select_at_once(signed_in, imp):
     created = db_field("loyalty_tier")
     option = f'<option value="{created.id}">loyalty_tier (text)</option>'
     # the first custom field: a "Custom fields" group goes in before "New custom field…"
-    others = [c for c in import_setup.columns(imp) if c.name != "custom.loyalty_tier"]
+    others = [c for c in import_source.columns(imp) if c.name != "custom.loyalty_tier"]
     for col in others:
         assert (f'<div hx-swap-oob="beforebegin:#new-{col.key}"><optgroup label="Custom fields"'
                 f' id="fields-{col.key}">{option}</optgroup></div>') in page

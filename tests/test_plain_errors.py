@@ -18,7 +18,7 @@ from webapp.imports.runs import create_run, execute
 from webapp.models import ImportRun, RecurringImport
 from webapp.providers.http import HostPolicy, HttpClient
 from webapp.providers.magento import Magento
-from webapp.services import import_setup
+from webapp.services import import_form
 
 pytestmark = pytest.mark.usefixtures("app")
 
@@ -49,7 +49,7 @@ def _quick_interactive(monkeypatch):
                           max_attempts=2)
 
     monkeypatch.setattr("webapp.services.integrations.interactive_http", quick)
-    monkeypatch.setattr("webapp.services.import_setup.interactive_http", quick)
+    monkeypatch.setattr("webapp.services.import_source.interactive_http", quick)
 
 
 
@@ -58,7 +58,7 @@ def _store(base_url: str) -> RecurringImport:
                                    credentials={"access_token": "magento-token"})
     imp = RecurringImport(integration_id=integration.id, list_id=make_list("Buyers").id,
                           group="customers", source="all", state="stopped",
-                          state_reason=import_setup.NOT_FINISHED,
+                          state_reason=import_form.NOT_FINISHED,
                           mapping={"email": "email"})
     db.session.add(imp)
     db.session.commit()

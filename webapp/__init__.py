@@ -7,7 +7,6 @@ import os
 
 from flask import Flask, g, render_template, request
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -25,6 +24,7 @@ def create_app(config: dict | None = None) -> Flask:
     _install_transport_rules(app)  # first, so an oversized body is refused before CSRF reads it
 
     db.init_app(app)
+    _install_sqlite_pragmas(app)
     if app.config["LOAD_MIGRATIONS"]:
         from flask_migrate import Migrate
 
@@ -99,7 +99,14 @@ def _install_transport_rules(app: Flask) -> None:
         return response
 
 
-@event.listens_for(Engine, "connect")
+def _install_sqlite_pragmas(app: Flask) -> None:
+    """Set the pragmas on each new connection of this app's engines (made by init_app; an
+    engine connects only when first used)."""
+    with app.app_context():
+        for engine in db.engines.values():
+            event.listen(engine, "connect", _sqlite_pragmas)
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     """SQLite: files readable by the owner only, foreign keys, WAL for concurrent readers."""
     module = type(dbapi_connection).__module__

@@ -109,7 +109,9 @@ def fetch_job(job_id: str, connection: Redis | None = None) -> Job:
 
 def register_periodic(scheduler: Scheduler, jobs: tuple[PeriodicJob, ...] = PERIODIC) -> int:
     """Schedule each periodic job once; a job already there with the same settings is kept,
-    a changed one is replaced. Returns how many were (re)scheduled."""
+    a changed one is replaced, one no longer defined is canceled. Returns how many were
+    (re)scheduled."""
+    cancel_undefined(scheduler, jobs)
     changed = 0
     for spec in jobs:
         if spec.id in scheduler:
@@ -137,6 +139,30 @@ def register_periodic(scheduler: Scheduler, jobs: tuple[PeriodicJob, ...] = PERI
         )
         changed += 1
     return changed
+
+
+def cancel_undefined(scheduler: Scheduler, jobs: tuple[PeriodicJob, ...] = PERIODIC) -> list[str]:
+    """Cancel the repeating jobs Redis holds that `jobs` no longer defines (a job renamed or
+    removed in a new version), and any it cannot read; one-off scheduled jobs stay."""
+    defined = {spec.id for spec in jobs}
+    canceled = []
+    for raw in scheduler.connection.zrange(scheduler.scheduled_jobs_key, 0, -1):
+        job_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if job_id in defined:
+            continue
+        try:
+            job = JsonJob.fetch(job_id, connection=scheduler.connection)
+            repeating = job.meta.get("interval") is not None or not job.func_name
+        except Exception:  # gone, or stored by an older version (pickle): it cannot run
+            repeating = True
+        if not repeating:
+            continue
+        scheduler.cancel(job_id)
+        scheduler.connection.delete(JsonJob.key_for(job_id))
+        canceled.append(job_id)
+    if canceled:
+        log.info("scheduler: canceled periodic jobs no longer defined: %s", ", ".join(canceled))
+    return canceled
 
 
 def missing_periodic(scheduler: Scheduler, jobs: tuple[PeriodicJob, ...] = PERIODIC) -> list[str]:

@@ -36,6 +36,13 @@ DEFAULTS: dict[str, object] = {
     "QUEUE_NAMES": "periodic,imports,default",  # a worker serves `periodic` first
     "WORKER_TTL": 60,  # seconds; an idle worker reports in every WORKER_TTL - 15 s
     "JOB_TIMEOUT_SECONDS": 3600,
+    # The import engine (webapp/imports/runs.py).
+    "IMPORT_RUN_CAP": 10_000,  # contacts a recurring run writes before it stops as capped
+    "IMPORT_STALE_SECONDS": 600,  # a running run without a heartbeat this long is dead
+    "IMPORT_REQUEUE_GRACE_SECONDS": 60,  # a queued run this old without an RQ job is lost
+    "IMPORT_MAX_ATTEMPTS": 5,  # re-enqueues by the sweep before a run is given up
+    "IMPORT_QUEUE": "imports",
+    "IMPORT_FAILURE_NOTICE_AFTER": 3,  # failed runs in a row before a workspace notice
     # Bind Flask-Migrate (`flask db …`); worker.py and wsgi.py turn it off to stay light.
     "LOAD_MIGRATIONS": True,
     # Register the pages (blueprints, their services, the CLI); worker.py turns it off: a job

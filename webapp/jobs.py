@@ -44,7 +44,7 @@ def ping(name: str) -> str:
     return f"pong:{name}"
 
 
-# --------------------------------------------------------------- import engine (issue 4)
+# ---------------------------------------------------------------------- import engine
 
 
 def run_import(run_id: int) -> str | None:

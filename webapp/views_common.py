@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, redirect, render_template, request
+from flask_htmx.responses import HTMXResponseClientRedirect
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
@@ -16,6 +17,13 @@ PUBLIC_ENDPOINTS = {"auth.login", "static", "team.set_password"}
 def wants_partial() -> bool:
     """An htmx request that is not a history restore: render the partial, not the page."""
     return bool(htmx) and not htmx.history_restore_request
+
+
+def redirect_after_post(target: str):
+    """After a successful POST: htmx follows HX-Redirect (204, no body), a plain form a 303."""
+    if wants_partial():
+        return HTMXResponseClientRedirect(target, status=204)
+    return redirect(target, code=303)
 
 
 def register_common(app: Flask) -> None:

@@ -5,7 +5,7 @@ Revises: 0005
 Create Date: 2026-12-01 10:45:00.000000
 
 Existing Shopify and Magento imports take only people subscribed at the source (the stores'
-default, PRODUCT.md §6); CRM imports keep taking everyone who has not opted out.
+default: they report marketing consent); CRM imports keep taking everyone who has not opted out.
 """
 from alembic import op
 import sqlalchemy as sa

@@ -1,4 +1,5 @@
-"""PRODUCT.md §6, one rule per test, through the engine with an in-process provider."""
+"""The import rules (cap, consent, suppression, validation), one rule per test, through the
+engine with an in-process provider."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from webapp.csvsafe import neutralise
 from webapp.extensions import db
 from webapp.imports import credentials, forecast, rejects
 from webapp.imports.preview import preview_now
-from webapp.imports.runs import cancel_run, create_run, start_run
+from webapp.imports.runs import cancel_run, create_run, start, start_run
 from webapp.models import (
     Contact,
     ImportRun,
@@ -180,6 +180,14 @@ def test_import_now_twice_makes_one_run(make_import):
     assert db.session.scalar(select(func.count(ImportRun.id))) == 1
     preview, created = create_run(imp.id, "preview")  # previews do not take the lock
     assert created and preview.id != first.id
+
+
+def test_start_says_whether_it_created_the_run_and_queued_its_job(make_import):
+    imp = make_import()
+    first = start(imp.id, queue=False)
+    assert first.created and not first.queued and first.run.status == "queued"
+    again = start(imp.id)  # a double click: the live run back, nothing enqueued
+    assert (again.run.id, again.created, again.queued) == (first.run.id, False, False)
 
 
 def test_queued_run_can_be_cancelled(make_import):

@@ -22,12 +22,12 @@ def register_blueprints(app: Flask) -> None:
     for module in (auth, dashboard, lists, contacts, cycles, fields, suppression, integrations,
                    settings, status):
         app.register_blueprint(module.bp)
-    from . import imports_setup  # B1: set-up and mapping pages
+    from . import imports_setup  # set-up and mapping pages
     app.register_blueprint(imports_setup.bp)
-    from . import recurring, runs  # B2: per-list actions, import statistics
+    from . import recurring, runs  # per-list actions, import statistics
     app.register_blueprint(runs.bp)
     app.register_blueprint(recurring.bp)
-    from . import team  # issue 8: roles and the Team page
+    from . import team  # roles and the Team page
     app.register_blueprint(team.bp)
     from . import account  # the signed-in user's sessions and password
     app.register_blueprint(account.bp)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     Response,
-    abort,
     flash,
     redirect,
     render_template,
@@ -16,7 +15,7 @@ from flask import (
 from flask_login import current_user
 
 from ..extensions import db
-from ..models import Contact
+from ..models import Contact, ContactList
 from ..models.base import utcnow
 from ..services import contacts as service
 from ..services import contacts_list as listing
@@ -24,7 +23,6 @@ from ..services.errors import FormError
 from ..services.lists import contact_count
 from ..services.paging import parse_cursor
 from ..views_common import wants_partial
-from .lists import get_list_or_404
 
 bp = Blueprint("contacts", __name__)
 
@@ -34,7 +32,7 @@ def index(list_id: int):
     """The list's contacts, narrowed by filters and search. An htmx request gets the rows;
     one that changes the filters (no cursor) also gets the count and export link out of
     band, so paging never pays for the count."""
-    lst = get_list_or_404(list_id)
+    lst = db.get_or_404(ContactList, list_id)
     q = service.clean_query(request.args.get("q"))
     filters = listing.ContactFilters.parse(request.args)
     after = parse_cursor(request.args.get("after"))
@@ -67,7 +65,7 @@ def _summary(list_id: int, filters, q: str) -> dict:
 @bp.get("/lists/<int:list_id>/contacts.csv")
 def export(list_id: int):
     """The list's contacts (or the filtered view) as a streamed CSV download."""
-    lst = get_list_or_404(list_id)
+    lst = db.get_or_404(ContactList, list_id)
     q = service.clean_query(request.args.get("q"))
     filters = listing.ContactFilters.parse(request.args)
     stamp = f"{utcnow():%Y-%m-%d}"
@@ -77,13 +75,6 @@ def export(list_id: int):
         stream_with_context(listing.iter_export(lst.id, filters, q)), mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"',
                  "Cache-Control": "no-store"})
-
-
-def _get_contact_or_404(contact_id: int) -> Contact:
-    contact = db.session.get(Contact, contact_id)
-    if contact is None:
-        abort(404)
-    return contact
 
 
 def _show(contact: Contact, *, errors: dict | None = None, evidence: str = "",
@@ -98,14 +89,14 @@ def _show(contact: Contact, *, errors: dict | None = None, evidence: str = "",
 
 @bp.get("/contacts/<int:contact_id>")
 def show(contact_id: int):
-    return _show(_get_contact_or_404(contact_id))
+    return _show(db.get_or_404(Contact, contact_id))
 
 
 @bp.route("/contacts/<int:contact_id>/unsubscribe", methods=["GET", "POST"])
 def unsubscribe(contact_id: int):
     """Ask first (GET, or a POST without confirm=yes); the confirmed POST unsubscribes and
     records who did it and why."""
-    contact = _get_contact_or_404(contact_id)
+    contact = db.get_or_404(Contact, contact_id)
     reason = " ".join(request.form.get("reason", "").split())[:400]
     if request.method == "GET" or request.form.get("confirm") != "yes":
         if contact.status == "unsubscribed" and contact.unsubscribed_locally:
@@ -123,7 +114,7 @@ def unsubscribe(contact_id: int):
 @bp.post("/contacts/<int:contact_id>/resubscribe")
 def resubscribe(contact_id: int):
     """Re-subscribe by a team member, only with the evidence of consent written down."""
-    contact = _get_contact_or_404(contact_id)
+    contact = db.get_or_404(Contact, contact_id)
     evidence = request.form.get("evidence", "")[:500]
     try:
         service.resubscribe(contact, current_user, evidence)

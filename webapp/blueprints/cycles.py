@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Cycle
+from ..models import ContactList, Cycle
 from ..services import lists as service
 from ..services.errors import FormError
-from .lists import get_list_or_404
 
 bp = Blueprint("cycles", __name__, url_prefix="/lists/<int:list_id>/cycles")
 
 
-def _get_cycle_or_404(list_id: int, cycle_id: int) -> Cycle:
-    cycle = db.session.get(Cycle, cycle_id)
-    if cycle is None or cycle.list_id != list_id:
-        abort(404)
-    return cycle
-
-
 @bp.get("/")
 def index(list_id: int, errors=None, form=None, status=200):
-    lst = get_list_or_404(list_id)
+    lst = db.get_or_404(ContactList, list_id)
     return render_template(
         "lists/cycles.html", lst=lst, enrolled=service.enrolled_counts(lst.id),
         errors=errors or {}, form=form or {"length_days": "30"},
@@ -31,7 +24,7 @@ def index(list_id: int, errors=None, form=None, status=200):
 
 @bp.post("/")
 def create(list_id: int):
-    lst = get_list_or_404(list_id)
+    lst = db.get_or_404(ContactList, list_id)
     try:
         cycle = service.save_cycle(lst.id, request.form.get("name"),
                                    request.form.get("length_days"))
@@ -43,8 +36,9 @@ def create(list_id: int):
 
 @bp.route("/<int:cycle_id>/edit", methods=["GET", "POST"])
 def edit(list_id: int, cycle_id: int):
-    lst = get_list_or_404(list_id)
-    cycle = _get_cycle_or_404(lst.id, cycle_id)
+    lst = db.get_or_404(ContactList, list_id)
+    cycle = db.one_or_404(select(Cycle).where(Cycle.id == cycle_id,
+                                                   Cycle.list_id == lst.id))
     if request.method == "POST":
         try:
             service.save_cycle(lst.id, request.form.get("name"),
@@ -60,8 +54,9 @@ def edit(list_id: int, cycle_id: int):
 
 @bp.route("/<int:cycle_id>/delete", methods=["GET", "POST"])
 def delete(list_id: int, cycle_id: int):
-    lst = get_list_or_404(list_id)
-    cycle = _get_cycle_or_404(lst.id, cycle_id)
+    lst = db.get_or_404(ContactList, list_id)
+    cycle = db.one_or_404(select(Cycle).where(Cycle.id == cycle_id,
+                                                   Cycle.list_id == lst.id))
     if request.method == "GET":
         enrolled = service.enrolled_counts(lst.id).get(cycle.id, 0)
         return render_template("lists/cycle_delete.html", lst=lst, cycle=cycle,

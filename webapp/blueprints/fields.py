@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from ..customfields import FORMAT_LABELS, TYPE_LABELS, FieldDefinitionError
 from ..extensions import db
@@ -15,13 +15,6 @@ bp = Blueprint("fields", __name__, url_prefix="/fields")
 CHOICES = {"types": [(t, TYPE_LABELS[t]) for t in FIELD_TYPES],
            "formats": [(f, FORMAT_LABELS[f]) for f in FIELD_FORMATS],
            "choice_formats": CHOICE_FORMATS}
-
-
-def _get_field_or_404(field_id: int) -> CustomField:
-    field = db.session.get(CustomField, field_id)
-    if field is None:
-        abort(404)
-    return field
 
 
 @bp.get("/")
@@ -44,7 +37,7 @@ def create():
 
 @bp.route("/<int:field_id>/edit", methods=["GET", "POST"])
 def edit(field_id: int):
-    field = _get_field_or_404(field_id)
+    field = db.get_or_404(CustomField, field_id)
     if request.method == "POST":
         try:
             service.save_field(request.form, field)
@@ -61,7 +54,7 @@ def edit(field_id: int):
 
 @bp.route("/<int:field_id>/delete", methods=["GET", "POST"])
 def delete(field_id: int):
-    field = _get_field_or_404(field_id)
+    field = db.get_or_404(CustomField, field_id)
     if request.method == "GET":
         return render_template("fields/confirm_delete.html", field=field)
     name = field.name

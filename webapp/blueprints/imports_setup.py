@@ -1,6 +1,6 @@
-"""Set up recurring imports and assign custom fields (PRODUCT §3–§4): the set-up form, its
-htmx partials (sources of a group, cycles of a list, the fee forecast), the mapping grid with
-live assignment, inline custom fields, Preview and Import."""
+"""Set up recurring imports and assign custom fields: the set-up form, its htmx partials
+(sources of a group, cycles of a list, the fee forecast), the mapping grid with live
+assignment, inline custom fields, Preview and Import."""
 
 from __future__ import annotations
 
@@ -18,39 +18,28 @@ from flask import (
 from flask_login import current_user
 
 from ..customfields import FieldDefinitionError
+from ..extensions import db
 from ..hardening import parse_id
 from ..models import RecurringImport
 from ..models.lists import FIELD_FORMATS, FIELD_TYPES
-from ..services import import_setup as service
+from ..services import import_forecast, import_form, import_source, mapping_grid
 from ..services import mapping as rules
 from ..services.settings import time_zones
-from ..views_common import wants_partial
+from ..views_common import redirect_after_post, wants_partial
 
 bp = Blueprint("imports_setup", __name__)
 
 
 def _integration_or_404(integration_id: int):
-    row = service.get_integration(integration_id)
-    if row is None:
-        abort(404)
-    return row
+    return db.one_or_404(import_form.connected_integration(integration_id))
 
 
 def _import_or_404(import_id: int) -> RecurringImport:
-    imp = service.get_import(import_id)
-    if imp is None:
-        abort(404)
+    """The import; an id that belongs to another integration than the one named is a 404."""
+    imp = db.get_or_404(RecurringImport, import_id)
     if request.args.get("integration_id", type=int) not in (None, imp.integration_id):
         abort(404)  # an import id that belongs to another integration
     return imp
-
-
-def _redirect(target: str):
-    if wants_partial():
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target, code=303)
 
 
 def _details_url(imp_or_integration) -> str:
@@ -64,40 +53,41 @@ def _details_url(imp_or_integration) -> str:
 def _setup_page(integration, values, imp=None, errors=None, status=200):
     trouble, groups, sources = None, [], []
     try:
-        groups = service.groups(integration)
+        groups = import_source.groups(integration)
         if not values.group and len(groups) == 1:
             values.group = groups[0].id
         if values.group in {g.id for g in groups}:
-            sources = service.sources(integration, values.group)
-    except service.SourceTrouble as exc:
+            sources = import_source.sources(integration, values.group)
+    except import_source.SourceTrouble as exc:
         trouble = exc
     list_id = values.selected_list_id()
     consent_fields = []
     if trouble is None and values.group in {g.id for g in groups}:
         try:
-            consent_fields = service.consent_fields(integration, values.group)
-        except service.SourceTrouble:
+            consent_fields = import_source.consent_fields(integration, values.group)
+        except import_source.SourceTrouble:
             consent_fields = []
     context = {
-        "integration": integration, "label": service.label(integration), "imp": imp,
+        "integration": integration, "label": import_source.label(integration), "imp": imp,
         "values": values, "errors": errors or {}, "trouble": trouble, "groups": groups,
-        "sources": sources, "lists": service.lists(), "cycles": service.cycles_of(list_id),
-        "criteria": service.CRITERIA_HELP, "time_zones": time_zones(),
-        "new_list": service.NEW_LIST, "consent_filters": service.CONSENT_FILTER_HELP,
-        "consent_fields": consent_fields, "is_store": integration.provider in service.STORES,
+        "sources": sources, "lists": import_form.lists(), "cycles": import_form.cycles_of(list_id),
+        "criteria": import_form.CRITERIA_HELP, "time_zones": time_zones(),
+        "new_list": import_form.NEW_LIST, "consent_filters": import_form.CONSENT_FILTER_HELP,
+        "consent_fields": consent_fields, "is_store": integration.provider in import_source.STORES,
     }
     return render_template("imports_setup/setup.html", **context), status
 
 
 def _submit(integration, imp=None):
-    values = service.SetupValues.from_form(request.form)
+    values, input_errors = import_form.read_form(request.form)
     if request.form.get("action") == "reload":  # the no-JS "show sources / cycles" button
         return _setup_page(integration, values, imp)
     try:
-        saved = service.save_setup(integration, values, current_user.id, imp)
-    except service.SetupErrors as exc:
+        saved = import_form.save_setup(integration, values, current_user.id, imp,
+                                       input_errors)
+    except import_form.SetupErrors as exc:
         return _setup_page(integration, values, imp, exc.errors, status=422)
-    except service.SourceTrouble as exc:
+    except import_source.SourceTrouble as exc:
         return _setup_page(integration, values, imp, {"group": exc.message}, status=422)
     flash("Settings saved. Now assign the source fields." if imp is None
           else "Settings saved.", "success")
@@ -109,8 +99,9 @@ def new(integration_id: int):
     integration = _integration_or_404(integration_id)
     if request.method == "POST":
         return _submit(integration)
-    values = service.SetupValues(time_zone=service.workspace_zone(),
-                                 consent_filter=service.default_consent_filter(integration))
+    values = import_form.SetupValues(
+        time_zone=import_form.workspace_zone(),
+        consent_filter=import_form.default_consent_filter(integration))
     if request.args.get("list_id"):
         values.list_id = request.args["list_id"]
     return _setup_page(integration, values)
@@ -122,7 +113,7 @@ def edit(import_id: int):
     integration = _integration_or_404(imp.integration_id)
     if request.method == "POST":
         return _submit(integration, imp)
-    return _setup_page(integration, service.SetupValues.from_import(imp), imp)
+    return _setup_page(integration, import_form.SetupValues.from_import(imp), imp)
 
 
 @bp.get("/integrations/<int:integration_id>/sources")
@@ -132,12 +123,12 @@ def sources(integration_id: int):
     group = (request.args.get("group") or "").strip()
     trouble, items = None, []
     try:
-        items = service.sources(integration, group)
-    except service.SourceTrouble as exc:
+        items = import_source.sources(integration, group)
+    except import_source.SourceTrouble as exc:
         trouble = exc
     status = 200 if trouble is None or wants_partial() else 404
     if not wants_partial():
-        values = service.SetupValues(group=group, time_zone=service.workspace_zone())
+        values = import_form.SetupValues(group=group, time_zone=import_form.workspace_zone())
         return _setup_page(integration, values, status=status)
     return render_template("imports_setup/_source.html", sources=items, trouble=trouble,
                            selected="", error=None, integration=integration, group=group)
@@ -147,13 +138,13 @@ def sources(integration_id: int):
 def list_options(integration_id: int):
     """The cycle / start day (or new list name) part of the form for the chosen list."""
     integration = _integration_or_404(integration_id)
-    values = service.SetupValues.from_form(request.args)
+    values = import_form.SetupValues.from_form(request.args)
     if not wants_partial():
         return redirect(url_for("imports_setup.new", integration_id=integration.id,
                                 list_id=values.list_id or None))
     return render_template("imports_setup/_list_options.html", values=values, errors={},
-                           cycles=service.cycles_of(values.selected_list_id()),
-                           new_list=service.NEW_LIST, integration=integration)
+                           cycles=import_form.cycles_of(values.selected_list_id()),
+                           new_list=import_form.NEW_LIST, integration=integration)
 
 
 @bp.get("/integrations/<int:integration_id>/imports/forecast")
@@ -167,12 +158,12 @@ def forecast(integration_id: int):
     result, trouble = None, None
     if group and source:
         try:
-            if source in {s.id for s in service.sources(integration, group)}:
-                result = service.estimate(integration, group, source, criteria,
-                                          list_id=list_id,
-                                          only_subscribed=service.forecast_only_subscribed(
-                                              integration, request.args.get("consent_filter")))
-        except service.SourceTrouble as exc:
+            if source in {s.id for s in import_source.sources(integration, group)}:
+                only = import_forecast.forecast_only_subscribed(
+                    integration, request.args.get("consent_filter"))
+                result = import_forecast.estimate(integration, group, source, criteria,
+                                                  list_id=list_id, only_subscribed=only)
+        except import_source.SourceTrouble as exc:
             trouble = exc
     template = "imports_setup/_forecast.html" if wants_partial() else \
         "imports_setup/forecast.html"
@@ -189,16 +180,16 @@ def consent_counts(integration_id: int):
     result, trouble = None, None
     if group and source:
         try:
-            if source in {s.id for s in service.sources(integration, group)}:
+            if source in {s.id for s in import_source.sources(integration, group)}:
                 if field_name and field_name not in {
-                        f.name for f in service.consent_fields(integration, group)}:
+                        f.name for f in import_source.consent_fields(integration, group)}:
                     field_name = ""
-                result = service.consent_counts(integration, group, source, field_name)
-        except service.SourceTrouble as exc:
+                result = import_source.consent_counts(integration, group, source, field_name)
+        except import_source.SourceTrouble as exc:
             trouble = exc
     return render_template("imports_setup/_consent_counts.html", result=result,
                            trouble=trouble, integration=integration,
-                           is_store=integration.provider in service.STORES,
+                           is_store=integration.provider in import_source.STORES,
                            consent_field=field_name)
 
 
@@ -211,11 +202,11 @@ def _grid(imp, failed_status: int = 200):
     """(columns, mapping, custom fields by id); when the source cannot answer, the request
     ends with the mapping page saying why in plain words."""
     try:
-        cols = service.columns(imp)
-    except service.SourceTrouble as exc:
+        cols = import_source.columns(imp)
+    except import_source.SourceTrouble as exc:
         abort(make_response(_trouble_page(imp, exc, failed_status)))
-    mapping = service.ensure_mapping(imp, cols)
-    fields = service.custom_fields()
+    mapping = mapping_grid.ensure_mapping(imp, cols)
+    fields = mapping_grid.custom_fields()
     return cols, mapping, fields
 
 
@@ -248,22 +239,22 @@ def _page_url(imp, state, **extra) -> str:
 
 def _cell_context(imp, col, fields, view="grid", **extra):
     by_id = {f.id: f for f in fields}
-    target = service.target_of(imp.mapping or {}, col.name)
+    target = mapping_grid.target_of(imp.mapping or {}, col.name)
     return {"imp": imp, "col": col, "target": target, "fields": fields, "view": view,
-            "warning": rules.type_fit(col, service.field_for(target, by_id)),
+            "warning": rules.type_fit(col, mapping_grid.field_for(target, by_id)),
             "formats": FIELD_FORMATS, "types": FIELD_TYPES, **{"new_field": None, **extra}}
 
 
 def _status_context(imp, cols, fields, errors=None, view="grid", undone=None) -> dict:
     """The status bar's context, with the warning (and Undo) of a move still undoable."""
-    notice = service.move_notice(imp, cols, session.get(MOVE_KEY), {f.id: f for f in fields})
-    return {"status": service.status(imp, cols, errors), "imp": imp, "notice": notice,
+    notice = mapping_grid.move_notice(imp, cols, session.get(MOVE_KEY), {f.id: f for f in fields})
+    return {"status": mapping_grid.status(imp, cols, errors), "imp": imp, "notice": notice,
             "undone": undone, "view": view}
 
 
 def _trouble_page(imp, exc, status=200):
     return render_template("imports_setup/mapping.html", imp=imp, trouble=exc,
-                           label=service.label(imp.integration)), status
+                           label=import_source.label(imp.integration)), status
 
 
 @bp.get("/imports/<int:import_id>/mapping")
@@ -275,8 +266,8 @@ def mapping(import_id: int):
     extra = {}
     if request.args.get("samples"):  # the no-JS sample values, rendered in place
         try:
-            extra["sample_rows"] = service.samples(imp, cols)
-        except service.SourceTrouble as exc:
+            extra["sample_rows"] = import_source.samples(imp, cols)
+        except import_source.SourceTrouble as exc:
             flash(f"Sample values could not be loaded: {exc.message}", "error")
     return _mapping_page(imp, cols, fields, new_field=(col.key, _new_field_form(col))
                          if col else None, **extra)
@@ -296,9 +287,9 @@ def samples(import_id: int):
         return redirect(url_for("imports_setup.mapping", import_id=imp.id))
     trouble, rows, cols = None, [], []
     try:
-        cols = service.columns(imp)
-        rows = service.samples(imp, cols)  # always all columns: the cache holds one page
-    except service.SourceTrouble as exc:
+        cols = import_source.columns(imp)
+        rows = import_source.samples(imp, cols)  # always all columns: the cache holds one page
+    except import_source.SourceTrouble as exc:
         trouble = exc
     state = _view_state(imp, cols)
     by_column = _samples_by_column(cols, rows)
@@ -346,11 +337,11 @@ def assign(import_id: int):
                             code=303)
         return _cell_response(imp, cols, fields, col, new_field=_new_field_form(col))
     try:
-        target = service.parse_target(raw)
+        target = mapping_grid.parse_target(raw)
     except ValueError as exc:
         return _cell_response(imp, cols, fields, col, error=str(exc))
-    previous = service.target_of(imp.mapping or {}, col.name)
-    moved = service.assign(imp, col.name, target)
+    previous = mapping_grid.target_of(imp.mapping or {}, col.name)
+    moved = mapping_grid.assign(imp, col.name, target)
     if moved:  # warn where it came from, and keep what Undo needs
         session[MOVE_KEY] = {"import_id": imp.id, "source": col.name, "target": target,
                              "previous": previous, "others": moved}
@@ -366,7 +357,7 @@ def undo(import_id: int):
     imp = _import_or_404(import_id)
     cols, _mapping, fields = _grid(imp, 200 if wants_partial() else 502)
     move = session.pop(MOVE_KEY, None)
-    result = service.undo_move(imp, cols, move, {f.id: f for f in fields})
+    result = mapping_grid.undo_move(imp, cols, move, {f.id: f for f in fields})
     if result is None:
         if not wants_partial():
             flash("Nothing to undo: the fields changed since.", "error")
@@ -398,14 +389,14 @@ def create_field(import_id: int):
     cols, _mapping, fields = _grid(imp, 200 if wants_partial() else 502)
     col = _column(cols, request.form.get("source", ""))
     try:
-        created, moved = service.create_field(imp, col, request.form)
+        created, moved = mapping_grid.create_field(imp, col, request.form)
     except FieldDefinitionError as exc:
         form = _new_field_form(col, request.form, str(exc), exc.field)
         if not wants_partial():
             return _mapping_page(imp, cols, fields, new_field=(col.key, form), status=422)
         return _cell_response(imp, cols, fields, col, new_field=form)
     session.pop(MOVE_KEY, None)
-    fields = service.custom_fields()
+    fields = mapping_grid.custom_fields()
     if not wants_partial():
         flash(f"Custom field {created.name} created and assigned to {col.label}.", "success")
     return _cell_response(imp, cols, fields, col, moved, added=created,
@@ -424,7 +415,7 @@ def _mapping_page(imp, cols, fields, *, new_field=None, errors=None, preview=Non
         extra["sample_rows"] = [[extra["by_column"][c.name][i] for c in state["shown"]]
                                 for i in range(len(extra["sample_rows"]))]
     context = {"imp": imp, "cols": state["shown"], "cells": cells, "state": state,
-               "trouble": None, "preview": preview, "label": service.label(imp.integration),
+               "trouble": None, "preview": preview, "label": import_source.label(imp.integration),
                **_status_context(imp, cols, fields, errors, state["view"]), **extra}
     if request.method == "GET" and wants_partial():  # the filter or the view switch
         return render_template("imports_setup/_view.html", **context), status
@@ -435,15 +426,15 @@ def _mapping_page(imp, cols, fields, *, new_field=None, errors=None, preview=Non
 def ignore(import_id: int):
     """Save the "Ignore columns marked ?" checkbox."""
     imp = _import_or_404(import_id)
-    service.set_ignore(imp, request.form.get("ignore_unmapped") in ("on", "1", "true"))
+    mapping_grid.set_ignore(imp, request.form.get("ignore_unmapped") in ("on", "1", "true"))
     if not wants_partial():
         return redirect(url_for("imports_setup.mapping", import_id=imp.id), code=303)
     try:
-        cols = service.columns(imp)
-    except service.SourceTrouble as exc:
+        cols = import_source.columns(imp)
+    except import_source.SourceTrouble as exc:
         return _trouble_page(imp, exc)
     return render_template("imports_setup/_status.html", **_status_context(
-        imp, cols, service.custom_fields(), view=_view_state(imp, cols)["view"]))
+        imp, cols, mapping_grid.custom_fields(), view=_view_state(imp, cols)["view"]))
 
 
 @bp.post("/imports/<int:import_id>/mapping/preview")
@@ -453,10 +444,10 @@ def preview(import_id: int):
     cols, _mapping, fields = _grid(imp, 200 if wants_partial() else 502)
     problem = None
     result = None
-    if not service.status(imp, cols).email:
+    if not mapping_grid.status(imp, cols).email:
         problem = "Assign a column to Email first: the preview needs it."
     else:
-        result = service.preview(imp, cols, current_user.id)
+        result = mapping_grid.preview(imp, cols, current_user.id)
     context = {"result": result, "problem": problem, "imp": imp}
     if not wants_partial():
         return _mapping_page(imp, cols, fields, preview=context)
@@ -471,14 +462,14 @@ def start(import_id: int):
     imp = _import_or_404(import_id)
     cols, _mapping, fields = _grid(imp, 200 if wants_partial() else 502)
     if "ignore_unmapped" in request.form or request.form.get("ignore_sent"):
-        service.set_ignore(imp, request.form.get("ignore_unmapped") in ("on", "1", "true"))
-    problems = service.import_problems(imp, cols)
+        mapping_grid.set_ignore(imp, request.form.get("ignore_unmapped") in ("on", "1", "true"))
+    problems = mapping_grid.import_problems(imp, cols)
     if problems:
         if wants_partial():
             return render_template("imports_setup/_status.html", **_status_context(
                 imp, cols, fields, problems, _view_state(imp, cols)["view"]))
         return _mapping_page(imp, cols, fields, errors=problems, status=422)
-    run = service.start_import(imp, cols, current_user.id)
+    run = mapping_grid.start_import(imp, cols, current_user.id)
     flash(f"Import into {imp.list.name} started"
           f"{f' (run #{run.id})' if run else ''}; it then runs every 24 hours.", "success")
-    return _redirect(f"{_details_url(imp)}#import-row-{imp.id}")  # its row, bar in view
+    return redirect_after_post(f"{_details_url(imp)}#import-row-{imp.id}")  # its row, bar in view

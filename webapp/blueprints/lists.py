@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from ..extensions import db
 from ..models import ContactList
@@ -11,13 +11,6 @@ from ..services.errors import FormError
 from ..views_common import wants_partial
 
 bp = Blueprint("lists", __name__, url_prefix="/lists")
-
-
-def get_list_or_404(list_id: int) -> ContactList:
-    row = db.session.get(ContactList, list_id)
-    if row is None:
-        abort(404)
-    return row
 
 
 @bp.get("/")
@@ -41,7 +34,7 @@ def create():
 
 @bp.get("/<int:list_id>")
 def show(list_id: int):
-    row = get_list_or_404(list_id)
+    row = db.get_or_404(ContactList, list_id)
     total, subscribed = service.counts_by_list().get(row.id, (0, 0))
     return render_template("lists/show.html", lst=row, total=total, subscribed=subscribed)
 
@@ -49,7 +42,7 @@ def show(list_id: int):
 @bp.get("/<int:list_id>/row")
 def row(list_id: int):
     """The list's table row (htmx: cancels an inline rename)."""
-    lst = get_list_or_404(list_id)
+    lst = db.get_or_404(ContactList, list_id)
     if not wants_partial():
         return redirect(url_for("lists.index"))
     counts = service.counts_by_list().get(lst.id, (0, 0))
@@ -58,14 +51,14 @@ def row(list_id: int):
 
 @bp.get("/<int:list_id>/edit")
 def edit(list_id: int):
-    lst = get_list_or_404(list_id)
+    lst = db.get_or_404(ContactList, list_id)
     template = "lists/_row_edit.html" if wants_partial() else "lists/edit.html"
     return render_template(template, lst=lst, name=lst.name, errors={})
 
 
 @bp.post("/<int:list_id>/edit")
 def rename(list_id: int):
-    lst = get_list_or_404(list_id)
+    lst = db.get_or_404(ContactList, list_id)
     name = request.form.get("name", "")
     partial = wants_partial()
     try:
@@ -84,14 +77,14 @@ def rename(list_id: int):
 
 @bp.get("/<int:list_id>/delete")
 def confirm_delete(list_id: int):
-    lst = get_list_or_404(list_id)
+    lst = db.get_or_404(ContactList, list_id)
     total, _ = service.counts_by_list().get(lst.id, (0, 0))
     return render_template("lists/confirm_delete.html", lst=lst, total=total)
 
 
 @bp.post("/<int:list_id>/delete")
 def delete(list_id: int):
-    lst = get_list_or_404(list_id)
+    lst = db.get_or_404(ContactList, list_id)
     name = lst.name
     service.delete_list(lst)
     if wants_partial():

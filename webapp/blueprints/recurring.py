@@ -6,6 +6,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from ..extensions import db
+from ..imports import actions
 from ..models import RecurringImport
 from ..services import runs_view
 from ..views_common import wants_partial
@@ -29,9 +31,7 @@ def run_progress(run) -> runs_view.ProgressInfo:
 def _import_or_404(import_id: int) -> RecurringImport:
     """The import, which must belong to the integration the page is about when the request
     names one (`integration` in the form or query): another integration's import is a 404."""
-    imp = runs_view.get_import(import_id)
-    if imp is None:
-        abort(404)
+    imp = db.get_or_404(RecurringImport, import_id)
     claimed = request.values.get("integration")
     if claimed is not None and claimed != str(imp.integration_id):
         abort(404)
@@ -63,18 +63,18 @@ def row(import_id: int):
 @bp.post("/<int:import_id>/stop")
 def stop(import_id: int):
     imp = _import_or_404(import_id)
-    return _answer(imp, runs_view.stop(imp))
+    return _answer(imp, actions.stop(imp))
 
 
 @bp.post("/<int:import_id>/resume")
 def resume(import_id: int):
     imp = _import_or_404(import_id)
-    ok, message = runs_view.resume(imp)
+    ok, message = actions.resume(imp)
     return _answer(imp, message, "ok" if ok else "bad")
 
 
 @bp.post("/<int:import_id>/run")
 def import_now(import_id: int):
     imp = _import_or_404(import_id)
-    _run, message, tone = runs_view.import_now(imp, current_user.get_id() and current_user.id)
+    _run, message, tone = actions.import_now(imp, current_user.get_id() and current_user.id)
     return _answer(imp, message, tone)

@@ -6,32 +6,23 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     Response,
-    abort,
     flash,
-    make_response,
     redirect,
     render_template,
     request,
     stream_with_context,
     url_for,
 )
+from flask_htmx import make_response as htmx_response
 
 from ..extensions import db
 from ..imports.rejects import iter_csv
 from ..imports.runs import cancel_run
-from ..models import ImportRun
 from ..services import runs_view
 from ..services.paging import parse_cursor
 from ..views_common import wants_partial
 
 bp = Blueprint("runs", __name__, url_prefix="/imports/runs")
-
-
-def _run_or_404(run_id: int) -> ImportRun:
-    run = runs_view.get_run(run_id)
-    if run is None:
-        abort(404)
-    return run
 
 
 @bp.get("/")
@@ -48,7 +39,7 @@ def index():
 
 @bp.get("/<int:run_id>")
 def show(run_id: int):
-    run = _run_or_404(run_id)
+    run = db.one_or_404(runs_view.run_query(run_id))
     reason = runs_view.clean_reason(request.args.get("reason"))
     rejects = runs_view.rejects_page(run.id, reason,
                                      after=parse_cursor(request.args.get("after")),
@@ -66,7 +57,7 @@ def progress(run_id: int):
     """The self-replacing progress element: polls (every 1 s) only while the run is live.
     In a details-page row (`at=row`) the final answer also refreshes the row's last-run,
     next-run and state cells out of band; on the run page it reloads the page."""
-    run = _run_or_404(run_id)
+    run = db.one_or_404(runs_view.run_query(run_id))
     db.session.refresh(run)
     where = "row" if request.values.get("at") == "row" else "page"
     if not wants_partial():
@@ -74,18 +65,16 @@ def progress(run_id: int):
     row = None
     if where == "row" and not run.live:
         row = runs_view.row_for(run.recurring_import)
-    response = make_response(render_template(
-        "runs/_progress.html", progress=runs_view.progress_info(run), where=where,
-        oob_row=row, view=runs_view))
-    if where == "page" and not run.live:  # only a poll asks: show the final page
-        response.headers["HX-Refresh"] = "true"
-    return response
+    return htmx_response(  # on the run page only a poll asks: the final answer reloads it
+        render_template("runs/_progress.html", progress=runs_view.progress_info(run),
+                        where=where, oob_row=row, view=runs_view),
+        refresh=where == "page" and not run.live)
 
 
 @bp.post("/<int:run_id>/cancel")
 def cancel(run_id: int):
     """Cancel a queued run (a running one finishes its page and cannot be canceled)."""
-    run = _run_or_404(run_id)
+    run = db.one_or_404(runs_view.run_query(run_id))
     canceled = cancel_run(run.id)
     if not wants_partial():
         flash("The run was canceled." if canceled
@@ -97,7 +86,7 @@ def cancel(run_id: int):
 
 @bp.get("/<int:run_id>/rejects.csv")
 def rejects_csv(run_id: int):
-    run = _run_or_404(run_id)
+    run = db.one_or_404(runs_view.run_query(run_id))
     reason = runs_view.clean_reason(request.args.get("reason"))
     filename = f"import-run-{run.id}-{reason.replace('_', '-') or 'rejects'}.csv"
     rows = iter_csv(run.id, source=runs_view.run_source_label(run), reason=reason)

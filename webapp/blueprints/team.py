@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    abort,
     flash,
     make_response,
     redirect,
@@ -16,6 +15,8 @@ from flask import (
 from flask_login import current_user
 
 from ..authz import require_admin
+from ..extensions import db
+from ..models import User
 from ..services import team as service
 from ..services.errors import FormError
 from ..services.paging import parse_cursor
@@ -29,10 +30,6 @@ PUBLIC = {"team.set_password"}
 def _admins_only():
     if request.endpoint not in PUBLIC:
         require_admin()
-
-
-def _user_or_404(user_id: int):
-    return service.get_user(user_id) or abort(404)
 
 
 def _index(errors=None, form=None, status=200):
@@ -69,7 +66,7 @@ def add():
 
 @bp.post("/team/<int:user_id>/reset")
 def reset(user_id: int):
-    user = _user_or_404(user_id)
+    user = db.get_or_404(User, user_id)
     try:
         credential = service.reset_password(user, request.form)
     except FormError as exc:
@@ -79,7 +76,7 @@ def reset(user_id: int):
 
 
 def _change(user_id: int, change, done: str):
-    user = _user_or_404(user_id)
+    user = db.get_or_404(User, user_id)
     try:
         change(user)
     except FormError as exc:

@@ -1,7 +1,6 @@
 """The import rules that need no database: email checks, the field mapping, value coercion.
 
-PRODUCT.md §6. Plain functions and small classes, so the pipeline, the preview and the
-tests share them.
+Plain functions and small classes, so the pipeline, the preview and the tests share them.
 """
 
 from __future__ import annotations

@@ -8,10 +8,11 @@ worker cannot be written by the old one too.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 from collections import Counter
+from contextlib import closing
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,14 +42,6 @@ from .seen import SeenHashes
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {
-    "IMPORT_RUN_CAP": 10_000,  # contacts a recurring run writes before it stops as capped
-    "IMPORT_STALE_SECONDS": 600,  # a running run without a heartbeat this long is dead
-    "IMPORT_REQUEUE_GRACE_SECONDS": 60,  # a queued run this old without an RQ job is lost
-    "IMPORT_MAX_ATTEMPTS": 5,  # re-enqueues by the sweep before a run is given up
-    "IMPORT_QUEUE": "imports",
-    "IMPORT_FAILURE_NOTICE_AFTER": 3,
-}
 DATA_ERRORS = ("syntax_error", "invalid_domain")
 # A finished run is "Completed with errors" only when more than this share of the records it
 # read had a bad email (syntax or domain) or a value that did not fit its field.
@@ -67,14 +60,8 @@ def finished_status(progress: Progress) -> str:
 
 
 def setting(name: str) -> Any:
-    """An engine setting: app config, else TRIBUTARY_<NAME> in the environment, else default."""
-    if name in current_app.config:
-        return current_app.config[name]
-    raw = os.environ.get("TRIBUTARY_" + name)
-    default = DEFAULTS[name]
-    if raw:
-        return type(default)(raw)
-    return default
+    """An engine setting (`IMPORT_*`): its default is in config.py, TRIBUTARY_<NAME> sets it."""
+    return current_app.config[name]
 
 
 # ------------------------------------------------------------------------- creating
@@ -118,16 +105,34 @@ def enqueue(run_id: int, connection=None) -> str:
     return job_id
 
 
-def start_run(import_id: int, trigger: str = "manual", *, user_id: int | None = None,
-              queue: bool = True) -> ImportRun | None:
+@dataclass(frozen=True)
+class Started:
+    """What `start` did: the new run (or the live one), and whether its job is queued."""
+
+    run: ImportRun | None
+    created: bool  # False: a run of this import was live already and is returned instead
+    queued: bool  # False when Redis is down (the sweep enqueues queued runs without a job)
+
+
+def start(import_id: int, trigger: str = "manual", *, user_id: int | None = None,
+          queue: bool = True) -> Started:
     """"Import now" (or a preview): create the run and enqueue it. Idempotent while live."""
     run, created = create_run(import_id, trigger, user_id=user_id)
+    queued = False
     if created and queue:
         try:
             enqueue(run.id)
+            queued = True
         except Exception:  # Redis down: the sweep enqueues queued runs that have no job
-            log.exception("could not enqueue import run %s", run.id)
-    return run
+            log.warning("could not enqueue import run %s: the job queue is unreachable",
+                        run.id)
+    return Started(run, created, queued)
+
+
+def start_run(import_id: int, trigger: str = "manual", *, user_id: int | None = None,
+              queue: bool = True) -> ImportRun | None:
+    """`start`, for callers that need only the run."""
+    return start(import_id, trigger, user_id=user_id, queue=queue).run
 
 
 def cancel_run(run_id: int) -> bool:
@@ -169,12 +174,6 @@ def notify(key: str, message: str, *, level: str = "warning", integration_id: in
     except IntegrityError:
         return False
     return True
-
-
-def dismiss_notice(notice_id: int) -> None:
-    db.session.execute(update(WorkspaceNotice).where(WorkspaceNotice.id == notice_id)
-                       .values(dismissed_at=utcnow(), key=None))
-    db.session.commit()
 
 
 # ------------------------------------------------------------------------- executing
@@ -270,9 +269,8 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
         )
         if not preview and run.pages == 0 and cursor is None:
             _record_source_total(run_id, provider, group, source, since)
-        pages = provider.iter_pages(group, source, since=since, cursor=cursor,
-                                    fields=fetch or None)
-        try:
+        with closing(provider.iter_pages(group, source, since=since, cursor=cursor,
+                                         fields=fetch or None)) as pages:
             mark = time.perf_counter()
             for page in pages:
                 progress.time("fetch", time.perf_counter() - mark)
@@ -308,10 +306,6 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
                     status = "handed_back"  # the worker is shutting down: give the run back
                     break
                 mark = time.perf_counter()
-        finally:
-            close = getattr(pages, "close", None)
-            if close:
-                close()
     except AuthError as exc:
         session.rollback()
         mark_needs_reconnect(integration_id, exc.reason)

@@ -31,6 +31,24 @@ def zone(name: str | None) -> ZoneInfo:
         raise ValueError(f"{name!r} is not a known time zone") from exc
 
 
+def local_and_utc(moment: datetime | None, tz_name: str | None) -> tuple[str, str] | None:
+    """('2025-03-04 06:00 CET (Europe/Berlin)', '2025-03-04 05:00 UTC') for a schedule slot;
+    the UTC part is "" when the zone is UTC itself (no time printed twice)."""
+    if moment is None:
+        return None
+    try:
+        tz = zone(tz_name)
+    except ValueError:
+        tz = zone("UTC")
+    local = moment.astimezone(tz)
+    name = tz_name or "UTC"
+    local_text = f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+    if name != local.tzname():
+        local_text += f" ({name})"
+    utc_text = f"{moment.astimezone(zone('UTC')):%Y-%m-%d %H:%M} UTC"
+    return local_text, "" if local.tzname() == "UTC" else utc_text
+
+
 def next_at_hour(after: datetime, hour: int, tz_name: str | None) -> datetime:
     """The first `hour`:00 local time in `tz_name` strictly after `after` (aware UTC).
 

@@ -17,7 +17,7 @@ __all__ = [
     "WorkspaceSettings",
 ]
 
-# Integrations and the import engine (issue 4).
+# Integrations and the import engine.
 from .imports import (  # noqa: E402
     ConsentEvent,
     ImportRun,
@@ -40,7 +40,7 @@ __all__ += [
     "WorkspaceNotice",
 ]
 
-# OAuth app credentials per provider (issue 5).
+# OAuth app credentials per provider.
 from .oauth_apps import OAuthApp  # noqa: E402
 
 __all__ += ["OAuthApp"]

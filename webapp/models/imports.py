@@ -18,18 +18,59 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
-from .base import JSONType, UTCDateTime, utcnow
+from .base import Choice, JSONType, UTCDateTime, one_of, utcnow
 from .integrations import Integration
-from .lists import ContactList, Cycle
+from .lists import ConsentState, ContactList, Cycle
 from .users import User
 
-CRITERIA = ("add_update", "add_only", "update_only")
-IMPORT_STATES = ("active", "stopped", "needs_attention")
-TRIGGERS = ("scheduled", "manual", "preview")
-RUN_STATUSES = (
-    "queued", "running", "completed", "completed_with_errors", "capped", "failed", "canceled",
-)
-LIVE_STATUSES = ("queued", "running")
+
+class Criteria(Choice):
+    ADD_UPDATE = "add_update"
+    ADD_ONLY = "add_only"
+    UPDATE_ONLY = "update_only"
+
+
+class ImportState(Choice):
+    ACTIVE = "active"
+    STOPPED = "stopped"
+    NEEDS_ATTENTION = "needs_attention"
+
+
+class Trigger(Choice):
+    SCHEDULED = "scheduled"
+    MANUAL = "manual"
+    PREVIEW = "preview"
+
+
+class RunStatus(Choice):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    COMPLETED_WITH_ERRORS = "completed_with_errors"
+    CAPPED = "capped"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class ConsentFilter(Choice):
+    """Who an import takes: everyone who has not opted out, or only people subscribed to
+    marketing at the source (a person the source reports as opted out is never taken)."""
+
+    EVERYONE = "everyone"
+    SUBSCRIBED = "subscribed"
+
+
+class NoticeLevel(Choice):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+CRITERIA = Criteria.values()
+IMPORT_STATES = ImportState.values()
+TRIGGERS = Trigger.values()
+RUN_STATUSES = RunStatus.values()
+LIVE_STATUSES = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 REJECT_REASONS = (
     "syntax_error", "invalid_domain", "already_in_queue", "blacklisted", "policy_failure",
     "opted_out_at_source", "no_marketing_consent", "mismatched_criteria",
@@ -38,17 +79,11 @@ REJECT_REASONS = (
 # skipped, not rejected: a record with no email address at the source.
 SKIP_REASONS = ("no_email",)
 ROW_REASONS = REJECT_REASONS + SKIP_REASONS
-# Who an import takes: everyone who has not opted out, or only people subscribed to
-# marketing at the source (PRODUCT.md §6).
-CONSENT_FILTERS = ("everyone", "subscribed")
+CONSENT_FILTERS = ConsentFilter.values()
 
 # One live (queued or running) non-preview run per import: double clicks on "Import now",
 # a scheduled run racing a manual one and two dispatchers all collide on this index.
-LIVE_RUN_WHERE = "status IN ('queued', 'running') AND trigger_kind != 'preview'"
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+LIVE_RUN_WHERE = f"{one_of('status', LIVE_STATUSES)} AND trigger_kind != '{Trigger.PREVIEW}'"
 
 
 class RecurringImport(db.Model):
@@ -60,9 +95,9 @@ class RecurringImport(db.Model):
 
     __tablename__ = "recurring_imports"
     __table_args__ = (
-        CheckConstraint(_in("criteria", CRITERIA), name="criteria"),
-        CheckConstraint(_in("state", IMPORT_STATES), name="state"),
-        CheckConstraint(_in("consent_filter", CONSENT_FILTERS), name="consent_filter"),
+        Criteria.check("criteria"),
+        ImportState.check("state"),
+        ConsentFilter.check("consent_filter"),
         CheckConstraint("cycle_start_day >= 0", name="cycle_start_day"),
         CheckConstraint("run_hour IS NULL OR (run_hour >= 0 AND run_hour <= 23)",
                         name="run_hour"),
@@ -115,8 +150,8 @@ class ImportRun(db.Model):
 
     __tablename__ = "import_runs"
     __table_args__ = (
-        CheckConstraint(_in("trigger_kind", TRIGGERS), name="trigger_kind"),
-        CheckConstraint(_in("status", RUN_STATUSES), name="status"),
+        Trigger.check("trigger_kind"),
+        RunStatus.check("status"),
         UniqueConstraint("import_id", "scheduled_for"),
         Index(
             "uq_import_runs_live", "import_id", unique=True,
@@ -192,7 +227,7 @@ class ImportRunSeen(db.Model):
 class RejectedRow(db.Model):
     __tablename__ = "rejected_rows"
     __table_args__ = (
-        CheckConstraint(_in("reason", ROW_REASONS), name="reason"),
+        CheckConstraint(one_of("reason", ROW_REASONS), name="reason"),
         Index("ix_rejected_rows_run_id_id", "run_id", "id"),
     )
 
@@ -211,7 +246,7 @@ class ConsentEvent(db.Model):
 
     __tablename__ = "consent_ledger"
     __table_args__ = (
-        CheckConstraint(_in("state", ("subscribed", "opted_out", "unknown")), name="state"),
+        ConsentState.check("state"),
         Index("ix_consent_ledger_contact_id_at", "contact_id", "at"),
     )
 
@@ -256,7 +291,7 @@ class WorkspaceNotice(db.Model):
     __tablename__ = "workspace_notices"
     __table_args__ = (
         UniqueConstraint("key"),
-        CheckConstraint("level IN ('info', 'warning', 'error')", name="level"),
+        NoticeLevel.check("level"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

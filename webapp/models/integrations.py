@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index, String, Text
+from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
-from .base import JSONType, UTCDateTime, utcnow
+from .base import Choice, JSONType, UTCDateTime, utcnow
 
-INTEGRATION_STATUSES = ("connected", "needs_reconnect", "disconnected")
+
+class IntegrationStatus(Choice):
+    CONNECTED = "connected"
+    NEEDS_RECONNECT = "needs_reconnect"
+    DISCONNECTED = "disconnected"
+
+
+INTEGRATION_STATUSES = IntegrationStatus.values()
 
 
 class Integration(db.Model):
@@ -19,9 +26,7 @@ class Integration(db.Model):
 
     __tablename__ = "integrations"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('connected', 'needs_reconnect', 'disconnected')", name="status"
-        ),
+        IntegrationStatus.check("status"),
         Index("ix_integrations_provider", "provider"),
     )
 

@@ -15,7 +15,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
-from .base import JSONType, UTCDateTime, utcnow
+from .base import Choice, JSONType, UTCDateTime, one_of, utcnow
 
 FIELD_TYPES = (
     "text", "number", "date", "datetime", "country", "currency",
@@ -23,11 +23,32 @@ FIELD_TYPES = (
 )
 FIELD_FORMATS = ("text", "textarea", "checkbox", "radio", "single_select", "multi_select")
 CHOICE_FORMATS = ("checkbox", "radio", "single_select", "multi_select")
-ORIGINS = ("import", "plugin", "form", "api", "manual")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+class Origin(Choice):
+    """How a contact came onto its list."""
+
+    IMPORT = "import"
+    PLUGIN = "plugin"
+    FORM = "form"
+    API = "api"
+    MANUAL = "manual"
+
+
+class ContactStatus(Choice):
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class ConsentState(Choice):
+    """What the source (or a team member) says about a person's marketing consent."""
+
+    SUBSCRIBED = "subscribed"
+    OPTED_OUT = "opted_out"
+    UNKNOWN = "unknown"
+
+
+ORIGINS = Origin.values()
 
 
 class ContactList(db.Model):
@@ -47,8 +68,8 @@ class CustomField(db.Model):
 
     __tablename__ = "custom_fields"
     __table_args__ = (
-        CheckConstraint(_in("type", FIELD_TYPES), name="type"),
-        CheckConstraint(_in("format", FIELD_FORMATS), name="format"),
+        CheckConstraint(one_of("type", FIELD_TYPES), name="type"),
+        CheckConstraint(one_of("format", FIELD_FORMATS), name="format"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -86,11 +107,9 @@ class Contact(db.Model):
     __table_args__ = (
         UniqueConstraint("list_id", "email_norm"),
         Index("ix_contacts_list_id_id", "list_id", "id"),
-        CheckConstraint(_in("origin", ORIGINS), name="origin"),
-        CheckConstraint(_in("status", ("subscribed", "unsubscribed")), name="status"),
-        CheckConstraint(
-            _in("consent_state", ("subscribed", "opted_out", "unknown")), name="consent_state"
-        ),
+        Origin.check("origin"),
+        ContactStatus.check("status"),
+        ConsentState.check("consent_state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -43,7 +43,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 
 class PluginSource(db.Model):
-    """One store or site that pushes events into one list (PRODUCT.md §7.1). `add_events`
+    """One store or site that pushes events into one list. `add_events`
     names the event kinds allowed to create contacts; `subscriptions` keeps what was
     registered at the provider (Shopify webhook ids) so disabling removes exactly that."""
 

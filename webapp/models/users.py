@@ -21,7 +21,7 @@ class User(UserMixin, db.Model):
     is_admin: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Roles and the Team page (issue 8): a deactivated user cannot sign in; a set-password
+    # Roles and the Team page: a deactivated user cannot sign in; a set-password
     # link is single-use and expiring, and only its SHA-256 is stored.
     active: Mapped[bool] = mapped_column(default=True, server_default=true())
     password_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Numeric, String, Table, UniqueConstraint
+from sqlalchemy import Numeric, String, Table, UniqueConstraint
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
-from .base import UTCDateTime, utcnow
+from .base import Choice, UTCDateTime, utcnow
 
 
 def insert_or_nothing(table: Table, values: dict, conflict: list[str]) -> int:
@@ -45,13 +45,18 @@ class WorkspaceSettings(db.Model):
         return row
 
 
+class SuppressionKind(Choice):
+    EMAIL = "email"
+    DOMAIN = "domain"
+
+
 class Suppression(db.Model):
     """A suppressed email or whole domain: imports reject matching rows as blacklisted."""
 
     __tablename__ = "suppressions"
     __table_args__ = (
         UniqueConstraint("kind", "value"),
-        CheckConstraint("kind IN ('email', 'domain')", name="kind"),
+        SuppressionKind.check("kind"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,10 +1,9 @@
 """Read side of the operations pages: the details page's per-list rows, the workspace-wide
-run history (filterable, keyset pages), one run's page and its rejected rows; plus the
-per-list actions (stop, resume, import now) as thin wrappers over the import engine."""
+run history (filterable, keyset pages), one run's page and its rejected rows. The per-list
+actions (stop, resume, import now) are the engine's: webapp/imports/actions.py."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -13,7 +12,8 @@ from sqlalchemy.orm import joinedload
 
 from ..extensions import db
 from ..imports import runs as engine_runs
-from ..imports import schedule
+from ..imports.actions import blocked_reason
+from ..imports.schedule import local_and_utc
 from ..models import ContactList, ImportRun, Integration, RecurringImport, RejectedRow
 from ..models.base import utcnow
 from ..models.imports import (
@@ -54,7 +54,6 @@ ERROR_KIND_LABELS = {
     "unavailable": "Source unavailable", "schema": "Mapped field missing",
     "mapping": "Mapping broken", "internal": "Unexpected error",
 }
-log = logging.getLogger(__name__)
 
 
 
@@ -84,24 +83,6 @@ def run_duration(run: ImportRun, now: datetime | None = None) -> float | None:
     if start is None or end is None:
         return None
     return max(0.0, (end - start).total_seconds())
-
-
-def local_and_utc(moment: datetime | None, tz_name: str | None) -> tuple[str, str] | None:
-    """('2025-03-04 06:00 CET (Europe/Berlin)', '2025-03-04 05:00 UTC') for a schedule slot;
-    the UTC part is "" when the zone is UTC itself (no time printed twice)."""
-    if moment is None:
-        return None
-    try:
-        tz = schedule.zone(tz_name)
-    except ValueError:
-        tz = schedule.zone("UTC")
-    local = moment.astimezone(tz)
-    name = tz_name or "UTC"
-    local_text = f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
-    if name != local.tzname():
-        local_text += f" ({name})"
-    utc_text = f"{moment.astimezone(schedule.zone('UTC')):%Y-%m-%d %H:%M} UTC"
-    return local_text, "" if local.tzname() == "UTC" else utc_text
 
 
 def integration_label(integration: Integration) -> str:
@@ -139,17 +120,6 @@ class ImportRow:
         if self.integration.status == "needs_reconnect" and self.imp.state != "stopped":
             return "Paused until the integration is reconnected."
         return self.imp.state_reason or ""
-
-
-def _blocked_reason(imp: RecurringImport, integration: Integration) -> str:
-    if integration.status == "needs_reconnect":
-        why = integration.status_reason or "its credentials were refused"
-        return f"Reconnect the integration first: {why}"
-    if integration.status != "connected":
-        return "The integration is disconnected; connect it again first."
-    if "email" not in (imp.mapping or {}).values():
-        return "Assign the Email column on the mapping page first."
-    return ""
 
 
 def _last_and_live(import_ids: list[int]) -> tuple[dict[int, ImportRun], dict[int, ImportRun]]:
@@ -199,72 +169,15 @@ def _row(imp, integration, last_run, live_run) -> ImportRow:
     next_run = local_and_utc(imp.next_run_at, imp.time_zone) if imp.state == "active" else None
     return ImportRow(imp=imp, integration=integration, list_name=imp.list.name,
                      last_run=last_run, live_run=live_run, next_run=next_run,
-                     blocked=_blocked_reason(imp, integration))
+                     blocked=blocked_reason(imp))
 
 
-def get_import(import_id: int) -> RecurringImport | None:
-    return db.session.get(RecurringImport, import_id)
-
-
-def get_run(run_id: int) -> ImportRun | None:
-    return db.session.scalar(
-        select(ImportRun).where(ImportRun.id == run_id).options(
-            joinedload(ImportRun.recurring_import).joinedload(RecurringImport.list),
-            joinedload(ImportRun.recurring_import).joinedload(RecurringImport.integration),
-        )
+def run_query(run_id: int):
+    """The query for one run with its import, list and integration (one round trip)."""
+    return select(ImportRun).where(ImportRun.id == run_id).options(
+        joinedload(ImportRun.recurring_import).joinedload(RecurringImport.list),
+        joinedload(ImportRun.recurring_import).joinedload(RecurringImport.integration),
     )
-
-
-# ------------------------------------------------------------------ per-list actions
-
-
-def stop(imp: RecurringImport) -> str:
-    """Stop imports: no further scheduled runs (a live run finishes). Returns the message."""
-    if imp.state == "stopped":
-        return "Imports into this list were stopped already."
-    schedule.stop(imp)
-    db.session.commit()
-    return "Imports stopped. Settings are kept; Resume to start the schedule again."
-
-
-def resume(imp: RecurringImport) -> tuple[bool, str]:
-    """Resume the schedule; refused while the integration cannot run imports."""
-    if imp.integration.status != "connected":
-        return False, _blocked_reason(imp, imp.integration)
-    if imp.state == "active":
-        return True, "Imports into this list are active already."
-    schedule.resume(imp)
-    db.session.commit()
-    when = local_and_utc(imp.next_run_at, imp.time_zone)
-    return True, f"Imports resumed. Next run: {when[0]}." if when else "Imports resumed."
-
-
-QUEUE_DOWN_MESSAGE = ("Import queued, but the job queue is unreachable right now. "
-                      "It will start by itself when the queue is back.")
-
-
-def import_now(imp: RecurringImport, user_id: int | None) -> tuple[ImportRun | None, str, str]:
-    """(run, message, tone): starts a manual run unless one is live or the import can't run."""
-    blocked = _blocked_reason(imp, imp.integration)
-    if blocked:
-        return None, blocked, "bad"
-    existing = db.session.scalar(
-        select(ImportRun.id).where(ImportRun.import_id == imp.id,
-                                   ImportRun.trigger_kind != "preview",
-                                   ImportRun.status.in_(LIVE_STATUSES)))
-    if existing is not None:
-        return db.session.get(ImportRun, existing), "A run is already in progress.", "warn"
-    # runs.start_run, keeping create_run's "created" flag: a double click that races past
-    # the check above collides on the one-live-run index and gets the live run back.
-    run, created = engine_runs.create_run(imp.id, "manual", user_id=user_id)
-    if not created:
-        return run, "A run is already in progress.", "warn"
-    try:
-        engine_runs.enqueue(run.id)
-    except Exception:  # Redis down: the sweep enqueues queued runs that have no job
-        log.warning("could not enqueue import run %s: the job queue is unreachable", run.id)
-        return run, QUEUE_DOWN_MESSAGE, "warn"
-    return run, "Import started.", "ok"
 
 
 # ------------------------------------------------------------------ progress

@@ -3,15 +3,15 @@ Also the OAuth app credentials (client id, encrypted secret) per provider."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 from flask import current_app, url_for
 from sqlalchemy import delete, select
 
 from .. import timezones
-from ..customfields import CURRENCIES, currency_choices
+from ..customfields import currency_choices
 from ..extensions import db
+from ..forms import OAuthAppForm, WorkspaceSettingsForm
 from ..models import OAuthApp, WorkspaceSettings
 from ..providers import provider_classes
 from ..security import decrypt, encrypt, mask
@@ -27,36 +27,11 @@ def currencies() -> list[tuple[str, str]]:
     return currency_choices()
 
 
-def validate(form) -> tuple[dict, dict[str, str]]:
+def validate(formdata) -> tuple[dict, dict[str, str]]:
     """Cleaned values and errors (input name -> message) from the settings form."""
-    values: dict = {}
-    errors: dict[str, str] = {}
-    name = " ".join((form.get("name") or "").split())
-    if not name or len(name) > 120:
-        errors["name"] = "Give the workspace a name of at most 120 characters."
-    values["name"] = name
-    raw_limit = (form.get("subscriber_limit") or "").strip().replace(",", "")
-    if raw_limit.isdigit() and int(raw_limit) <= 100_000_000:
-        values["subscriber_limit"] = int(raw_limit)
-    else:
-        errors["subscriber_limit"] = "The limit is a whole number of contacts, 0 or more."
-    raw_price = (form.get("extension_price") or "").strip()
-    try:
-        price = Decimal(raw_price)
-        if not price.is_finite() or price < 0 or price >= Decimal("100000000"):
-            raise InvalidOperation
-        values["extension_price"] = price.quantize(Decimal("0.01"))
-    except (InvalidOperation, ValueError):
-        errors["extension_price"] = "The price is an amount such as 15 or 12.50, 0 or more."
-    currency = (form.get("currency") or "").strip().upper()
-    if currency not in CURRENCIES:
-        errors["currency"] = "Pick an ISO 4217 currency code such as USD or EUR."
-    values["currency"] = currency
-    zone = (form.get("time_zone") or "").strip()
-    if zone not in time_zones():
-        errors["time_zone"] = "Pick a time zone from the list, e.g. Europe/Berlin."
-    values["time_zone"] = zone
-    return values, errors
+    form = WorkspaceSettingsForm(formdata=formdata)
+    form.validate()
+    return form.values(), form.first_errors()
 
 
 def save(values: dict) -> WorkspaceSettings:
@@ -108,16 +83,13 @@ def oauth_apps() -> list[dict]:
 def save_oauth_app(provider: str, form) -> dict[str, str]:
     """Store (or update) the provider's app credentials; returns errors by input name.
     An empty secret keeps the saved one."""
-    row = db.session.scalar(select(OAuthApp).filter_by(provider=provider))
-    client_id = (form.get("client_id") or "").strip()
-    secret = (form.get("client_secret") or "").strip()
-    errors: dict[str, str] = {}
-    if not client_id or len(client_id) > 255 or any(c.isspace() for c in client_id):
-        errors["client_id"] = "Paste the app's client id (consumer key), without spaces."
+    row = db.session.scalar(select(OAuthApp).where(OAuthApp.provider == provider))
+    checked = OAuthAppForm(formdata=form)
+    checked.validate()
+    client_id, secret = checked.client_id.data, checked.client_secret.data
+    errors = checked.first_errors()
     if not secret and row is None:
         errors["client_secret"] = "Paste the app's client secret."
-    elif len(secret) > 1000:
-        errors["client_secret"] = "That secret is too long to be a client secret."
     if errors:
         return errors
     if row is None:

@@ -41,10 +41,6 @@ def users_page(after: int | None = None, before: int | None = None) -> Page:
     return keyset(select(User), User.id, after=after, before=before)
 
 
-def get_user(user_id: int) -> User | None:
-    return db.session.get(User, user_id)
-
-
 def state_of(user: User, now: datetime | None = None) -> str:
     """Plain words for the Team page: active, deactivated, or waiting for a link to be used."""
     if not user.active:
