@@ -83,7 +83,7 @@ def oauth_apps() -> list[dict]:
 def save_oauth_app(provider: str, form) -> dict[str, str]:
     """Store (or update) the provider's app credentials; returns errors by input name.
     An empty secret keeps the saved one."""
-    row = db.session.scalar(select(OAuthApp).where(OAuthApp.provider == provider))
+    row = db.session.scalar(select(OAuthApp).filter_by(provider=provider))
     checked = OAuthAppForm(formdata=form)
     checked.validate()
     client_id, secret = checked.client_id.data, checked.client_secret.data
