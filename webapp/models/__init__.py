@@ -49,3 +49,8 @@ __all__ += ["OAuthApp"]
 from .plugins import PluginEvent, PluginKey, PluginSource, VisitorIdentity  # noqa: E402
 
 __all__ += ["PluginEvent", "PluginKey", "PluginSource", "VisitorIdentity"]
+
+# Undo of an import run: the journal and the undo runs (issue 13).
+from .undo import ImportUndo, JournalEntry  # noqa: E402
+
+__all__ += ["ImportUndo", "JournalEntry"]
