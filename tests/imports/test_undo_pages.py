@@ -43,6 +43,8 @@ def test_preview_confirm_progress_and_undone_by(signed_in, make_import, run_impo
     queued = db.session.scalar(select(ImportUndo).where(ImportUndo.run_id == run.id))
     assert queued.status == "queued" and queued.job_id  # a job on the queue, id only
     assert queued.requested_by_id == signed_in.user.id
+    waiting = _html(signed_in.get(f"/imports/runs/{run.id}"))  # the run page polls it
+    assert f'hx-get="/imports/runs/{run.id}/undo/progress" hx-trigger="every 1s"' in waiting
     live = _html(signed_in.htmx_get(f"/imports/runs/{run.id}/undo/progress"))
     assert 'hx-trigger="every 1s"' in live and "Undo queued" in live
 
