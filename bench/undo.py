@@ -117,8 +117,10 @@ def _wait(get, live=("queued", "running")):
         time.sleep(0.05)
 
 
-def journal_cost(bench: Bench, size: int, provider: str) -> dict:
-    """The same import with the journal off, then on, each on a fresh database."""
+def journal_cost(bench: Bench, size: int, provider: str, rounds: int = 2) -> dict:
+    """The same import with the journal off and on, each on a fresh database, in rounds
+    ordered off-on, on-off, … (so a busy machine favours neither); the best time of each
+    and the highest memory peak of each are compared."""
     from tests.imports import workers
     from webapp import create_app
     from webapp.extensions import db
@@ -127,10 +129,12 @@ def journal_cost(bench: Bench, size: int, provider: str) -> dict:
     from webapp.models import ContactList, ImportRun, Integration, RecurringImport
 
     sim = Simulator(provider, size, seed=size)
-    results: dict = {"size": size}
+    results: dict = {"size": size, "rounds": rounds}
+    tried: dict[str, list[dict]] = {"off": [], "on": []}
+    order = [v for i in range(rounds) for v in (("off", "on") if i % 2 == 0 else ("on", "off"))]
     try:
-        for variant in ("off", "on"):
-            url = bench.database(f"journal_{variant}")
+        for n, variant in enumerate(order):
+            url = bench.database(f"journal_{variant}_{n}")
             env = bench.env(url, TRIBUTARY_IMPORT_JOURNAL="1" if variant == "on" else "0")
             worker = _worker(env)
             app = create_app(bench.config(url))
@@ -152,17 +156,23 @@ def journal_cost(bench: Bench, size: int, provider: str) -> dict:
                         run_id = start_run(imp.id).id
                         run = _wait(lambda run_id=run_id: db.session.get(ImportRun, run_id))
                         elapsed = time.perf_counter() - started
-                    results[variant] = {
+                    tried[variant].append({
                         "seconds": round(elapsed, 2), "status": run.status,
                         "added": run.added, "write_s": (run.timings or {}).get("write", 0),
                         "peak_mb": round(memory.peak_horse, 1),
-                        "peak_uss_mb": round(memory.peak_horse_uss, 1)}
+                        "peak_uss_mb": round(memory.peak_horse_uss, 1)})
                     db.session.remove()
                     db.engine.dispose()
             finally:
                 workers.stop_worker(worker)
     finally:
         sim.stop()
+    for variant, runs in tried.items():
+        best = dict(min(runs, key=lambda r: r["seconds"]))
+        best["peak_mb"] = max(r["peak_mb"] for r in runs)
+        best["peak_uss_mb"] = max(r["peak_uss_mb"] for r in runs)
+        best["all_seconds"] = [r["seconds"] for r in runs]
+        results[variant] = best
     off, on = results["off"], results["on"]
     results["time_overhead_pct"] = round((on["seconds"] / off["seconds"] - 1) * 100, 1)
     results["write_overhead_pct"] = round((on["write_s"] / off["write_s"] - 1) * 100, 1) \
@@ -251,10 +261,12 @@ def _print(label: str, cost: dict | None, undos: list[dict]) -> None:
     print(f"undo benchmark — {label}")
     if cost:
         off, on = cost["off"], cost["on"]
-        print(f"  journal cost, {cost['size']:,}-record import (salesforce simulator, real "
-              "worker, fresh database each):")
+        print(f"  journal cost, {cost['size']:,}-record import (simulator, real worker, a "
+              f"fresh database each, {cost['rounds']} rounds, best time, highest peak):")
         for name, r in (("without journal", off), ("with journal", on)):
-            print(f"    {name:>16}: {r['seconds']:6.2f} s end to end ({r['status']}, "
+            runs = ", ".join(f"{x:.2f}" for x in r["all_seconds"])
+            print(f"    {name:>16}: {r['seconds']:6.2f} s end to end (runs: {runs}; "
+                  f"{r['status']}, "
                   f"added {r['added']:,}; write stage {r['write_s']:.2f} s), worker peak "
                   f"RSS {r['peak_mb']} MB (USS {r['peak_uss_mb']} MB)")
         print(f"    overhead: time {cost['time_overhead_pct']:+.1f} % (goal ≤ 15 %), write "
@@ -273,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--journal-size", type=int, default=100_000,
                         help="records of the journal-cost import (0: skip)")
     parser.add_argument("--undo-sizes", default="10000,100000")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="journal off/on pairs (alternating order)")
     parser.add_argument("--provider", default="salesforce", choices=sorted(GROUPS))
     parser.add_argument("--db", default="sqlite,pg")
     args = parser.parse_args(argv)
@@ -288,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, admin in targets:
         bench = Bench(admin)
         try:
-            cost = journal_cost(bench, args.journal_size, args.provider) \
+            cost = journal_cost(bench, args.journal_size, args.provider, args.rounds) \
                 if args.journal_size else None
             undos = undo_speed(bench, sizes)
         finally:
