@@ -125,7 +125,8 @@ def refusal(run: ImportRun, now: datetime | None = None) -> str:
         .join(RecurringImport, RecurringImport.id == ImportRun.import_id)
         .where(RecurringImport.list_id == list_id, ImportRun.id != run.id,
                ImportRun.trigger_kind != "preview",
-               or_(ImportRun.id > run.id, ImportRun.status.in_(LIVE_STATUSES)),
+               or_(ImportRun.status.in_(LIVE_STATUSES),
+                   (ImportRun.id > run.id) & (ImportRun.updated > 0)),
                ImportRun.id.not_in(undone_runs()))
         .order_by(ImportRun.id.desc())
     ).all()
@@ -133,14 +134,19 @@ def refusal(run: ImportRun, now: datetime | None = None) -> str:
         if status in LIVE_STATUSES:
             return (f"Import run #{other_id} into this list is queued or running. Undo "
                     "this run once it has finished.")
+    # Only a later run's "changed" entries can meet this run's contacts (its "added" ones
+    # are contacts that did not exist); walk the later (usually small) journal and probe
+    # this run's primary key.
     mine = journal.alias("mine")
     theirs = journal.alias("theirs")
     for other_id, _status, finished_at in later:
         overlap = session.scalar(
-            select(mine.c.contact_id)
-            .join(theirs, (theirs.c.run_id == other_id)
-                  & (theirs.c.contact_id == mine.c.contact_id))
-            .where(mine.c.run_id == run.id).limit(1))
+            select(theirs.c.contact_id)
+            .where(theirs.c.run_id == other_id, theirs.c.kind == "changed",
+                   select(mine.c.contact_id).where(mine.c.run_id == run.id,
+                                                   mine.c.contact_id == theirs.c.contact_id)
+                   .exists())
+            .limit(1))
         if overlap is not None:
             when = f" (finished {finished_at:%Y-%m-%d %H:%M} UTC)" if finished_at else ""
             return (f"Import run #{other_id}{when} changed some of the same contacts after "
