@@ -32,7 +32,8 @@ def upgrade():
     sa.Column('kept_reason', sa.String(length=24), nullable=True),
     sa.CheckConstraint("kind IN ('added', 'changed')", name=op.f('ck_import_journal_kind')),
     sa.ForeignKeyConstraint(['run_id'], ['import_runs.id'], name=op.f('fk_import_journal_run_id_import_runs'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('run_id', 'contact_id', name=op.f('pk_import_journal'))
+    sa.PrimaryKeyConstraint('run_id', 'contact_id', name=op.f('pk_import_journal')),
+    sqlite_with_rowid=False,
     )
     op.create_table('import_undos',
     sa.Column('id', sa.Integer(), nullable=False),

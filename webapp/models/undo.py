@@ -26,7 +26,11 @@ class JournalEntry(db.Model):
     key to contacts: the entry outlives a removed contact and costs nothing on deletes."""
 
     __tablename__ = "import_journal"
-    __table_args__ = (CheckConstraint("kind IN ('added', 'changed')", name="kind"),)
+    __table_args__ = (
+        CheckConstraint("kind IN ('added', 'changed')", name="kind"),
+        # SQLite: the rows live in the primary key's own b-tree (one write per entry, not two).
+        {"sqlite_with_rowid": False},
+    )
 
     run_id: Mapped[int] = mapped_column(
         ForeignKey("import_runs.id", ondelete="CASCADE"), primary_key=True
