@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from cryptography.fernet import Fernet  # noqa: E402
 
-from bench.common import PeakRSS, Simulator  # noqa: E402
+from bench.common import PeakRSS, Simulator, make_import  # noqa: E402
 from bench.imports import (  # noqa: E402
     GROUPS,
     PG_HELP,
@@ -124,9 +124,8 @@ def journal_cost(bench: Bench, size: int, provider: str, rounds: int = 2) -> dic
     from tests.imports import workers
     from webapp import create_app
     from webapp.extensions import db
-    from webapp.imports import credentials
     from webapp.imports.runs import start_run
-    from webapp.models import ContactList, ImportRun, Integration, RecurringImport
+    from webapp.models import ImportRun
 
     sim = Simulator(provider, size, seed=size)
     results: dict = {"size": size, "rounds": rounds}
@@ -140,17 +139,9 @@ def journal_cost(bench: Bench, size: int, provider: str, rounds: int = 2) -> dic
             app = create_app(bench.config(url))
             try:
                 with app.app_context():
-                    integration = Integration(provider=provider, name=provider,
-                                              settings=sim.config["settings"])
-                    credentials.store(integration, sim.config["credentials"])
-                    target = ContactList(name=f"journal {variant}")
-                    db.session.add_all([integration, target])
-                    db.session.flush()
-                    imp = RecurringImport(integration=integration, list_id=target.id,
-                                          group=GROUPS[provider], source="all",
-                                          mapping={"email": "email", "Full name": "name"})
-                    db.session.add(imp)
-                    db.session.commit()
+                    imp = make_import(provider, sim.config["settings"],
+                                      sim.config["credentials"], f"journal {variant}",
+                                      GROUPS[provider])
                     with PeakRSS(worker.pid) as memory:
                         started = time.perf_counter()
                         run_id = start_run(imp.id).id
@@ -190,10 +181,9 @@ def undo_speed(bench: Bench, sizes: tuple[int, ...]) -> list[dict]:
     from tests.imports.fakes import rec
     from webapp import create_app
     from webapp.extensions import db
-    from webapp.imports import credentials
     from webapp.imports import undo as engine
     from webapp.imports.runs import create_run, execute
-    from webapp.models import Contact, ContactList, ImportUndo, Integration, RecurringImport
+    from webapp.models import Contact, ImportUndo
     from webapp.models.base import utcnow
     from webapp.providers.base import Page
 
@@ -205,16 +195,8 @@ def undo_speed(bench: Bench, sizes: tuple[int, ...]) -> list[dict]:
     try:
         with app.app_context():
             for size in sizes:
-                target = ContactList(name=f"undo {size}")
-                integration = Integration(provider="shopify", name="bench", settings={})
-                credentials.store(integration, {})
-                db.session.add_all([integration, target])
-                db.session.flush()
-                imp = RecurringImport(integration=integration, list_id=target.id, group="g",
-                                      source="all", mapping={"email": "email",
-                                                             "Full name": "name"})
-                db.session.add(imp)
-                db.session.commit()
+                imp = make_import("shopify", {}, {}, f"undo {size}", "g")
+                target = imp.list
                 now, existing = utcnow(), int(size * SHARE_EXISTING)
                 rows = [{"list_id": target.id, "email": f"u{size}-{i}@example.com",
                          "email_norm": f"u{size}-{i}@example.com", "name": f"Before {i}",

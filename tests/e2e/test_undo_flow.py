@@ -12,20 +12,17 @@ from sqlalchemy import select
 
 from simulators.dataset import generate
 from tests.conftest import PASSWORD
+from tests.e2e import test_operations
 from tests.factories import make_list
-from tests.imports.workers import start_simulator, start_worker, stop_worker, worker_env
+from tests.imports.workers import start_simulator
 from tests.test_integrations_support import make_integration
 from webapp.extensions import db
 from webapp.models import Contact, ImportRun, ImportUndo, RecurringImport
 from webapp.models.base import utcnow
 
+app_config, worker = test_operations.app_config, test_operations.worker  # the same fixtures
 PEOPLE = generate(120, seed=31)
 KNOWN = [p.email for p in PEOPLE if p.kind == "normal"][:3]  # already on the list
-
-
-@pytest.fixture
-def app_config(app_config):
-    return {**app_config, "ALLOW_LOOPBACK_PROVIDERS": True}
 
 
 @pytest.fixture
@@ -33,13 +30,6 @@ def shopify_sim():
     running, _app, config = start_simulator("shopify", PEOPLE)
     yield config
     running.stop()
-
-
-@pytest.fixture
-def worker(app_config, redis_url):
-    proc = start_worker(worker_env(app_config["DATABASE_URL"], redis_url, app_config))
-    yield proc
-    stop_worker(proc)
 
 
 def _list_state(list_id: int) -> list[tuple]:
@@ -50,8 +40,9 @@ def _list_state(list_id: int) -> list[tuple]:
 
 
 @pytest.mark.e2e
+@pytest.mark.usefixtures("worker")
 def test_import_then_undo_preview_then_undo(page: Page, live_server: str, user, app,
-                                            shopify_sim, worker, output_path: str):
+                                            shopify_sim, output_path: str):
     shots = Path(output_path)
     shots.mkdir(parents=True, exist_ok=True)
     integration = make_integration("shopify", shopify_sim["settings"]["shop"],

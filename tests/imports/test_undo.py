@@ -126,13 +126,18 @@ def test_added_with_plugin_activity_or_another_import_is_kept(make_import, run_i
     assert done.kept_by_reason == {"plugin_activity": 1} and done.removed == 2
 
 
-def test_changed_then_edited_value_is_kept_the_others_restored(make_import, run_import,
-                                                               mapping):
-    target = make_list("Edited")
+def renamed_and_tiered(make_import, run_import, mapping, list_name: str) -> ImportRun:
+    """A list holding old@example.com (tier Silver) and a run that renames it, tier Gold."""
+    target = make_list(list_name)
     old_contacts(target, "old@example.com", custom={"tier": "Silver"})
     imp = make_import(contact_list=target, mapping=mapping)
-    run = run_import(imp, FakeProvider([rec(1, "old@example.com", first="Imported",
-                                            last="Name", Tier="Gold")]))
+    return run_import(imp, FakeProvider([rec(1, "old@example.com", first="Imported",
+                                             last="Name", Tier="Gold")]))
+
+
+def test_changed_then_edited_value_is_kept_the_others_restored(make_import, run_import,
+                                                               mapping):
+    run = renamed_and_tiered(make_import, run_import, mapping, "Edited")
     # A person edits the name afterwards (as the contact page records a person's change).
     db.session.execute(update(Contact).where(Contact.email_norm == "old@example.com")
                        .values(name="Typed By Hand", updated_run_id=None,
@@ -148,11 +153,7 @@ def test_changed_then_edited_value_is_kept_the_others_restored(make_import, run_
 
 def test_changed_value_rewritten_by_another_run_is_kept(make_import, run_import, mapping):
     """Field by field: a value no longer the one the run wrote is kept."""
-    target = make_list("Rewritten")
-    old_contacts(target, "old@example.com", custom={"tier": "Silver"})
-    imp = make_import(contact_list=target, mapping=mapping)
-    run = run_import(imp, FakeProvider([rec(1, "old@example.com", first="Imported",
-                                            last="Name", Tier="Gold")]))
+    run = renamed_and_tiered(make_import, run_import, mapping, "Rewritten")
     db.session.execute(update(Contact).where(Contact.email_norm == "old@example.com")
                        .values(custom={"tier": "Platinum"}))
     db.session.commit()
