@@ -67,13 +67,15 @@ def dispatch_imports() -> int:
 
 
 def sweep_imports() -> dict:
-    """Periodic: re-queue runs (and undos) whose worker died or whose job vanished."""
+    """Periodic: re-queue runs (and undos) whose worker died or whose job vanished; drop
+    the undo journal of runs past the undo window."""
     with app_context():
         from .imports import undo
         from .imports.runs import sweep
 
         report = sweep()
         report["undos_requeued"] = undo.sweep()
+        report["journal_purged"] = undo.purge()
         return report
 
 

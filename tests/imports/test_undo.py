@@ -329,3 +329,17 @@ def test_a_run_made_without_the_journal_cannot_be_undone(app, make_import, run_i
     run = run_import(imp, FakeProvider([rec(1, "ann@example.com")]))
     assert run.added == 1
     assert "without the undo journal" in engine.refusal(run)
+
+
+def test_the_journal_of_runs_past_the_undo_window_is_purged(make_import, run_import):
+    imp = make_import()
+    old = run_import(imp, FakeProvider([rec(1, "ann@example.com")]))
+    recent = run_import(imp, FakeProvider([rec(2, "bob@example.com")]))
+    db.session.execute(update(ImportRun).where(ImportRun.id == old.id)
+                       .values(finished_at=utcnow() - timedelta(days=31)))
+    db.session.commit()
+    assert engine.purge() == 1
+    left = db.session.scalars(select(JournalEntry.run_id)).all()
+    assert left == [recent.id]
+    assert engine.purge() == 0
+    assert "30 days" in engine.refusal(db.session.get(ImportRun, old.id))

@@ -652,3 +652,24 @@ def sweep(now: datetime | None = None, *, stale_seconds: float | None = None,
             enqueue(undo_id, connection)
             requeued.append(undo_id)
     return requeued
+
+
+def purge(now: datetime | None = None) -> int:
+    """Delete the journal entries no undo can use any more: those of runs older than every
+    run still inside the undo window (run ids grow with time, so one primary-key range; a
+    deleted run's entries go once its successors age out). One run per transaction."""
+    session = db.session
+    now = now or utcnow()
+    cutoff = now - timedelta(days=int(setting("IMPORT_UNDO_DAYS")))
+    floor = session.scalar(select(func.min(ImportRun.id)).where(
+        or_(ImportRun.finished_at.is_(None), ImportRun.finished_at >= cutoff)))
+    if floor is None:
+        floor = (session.scalar(select(func.max(ImportRun.id))) or 0) + 1
+    deleted = 0
+    while True:
+        oldest = session.scalar(select(func.min(journal.c.run_id)))
+        if oldest is None or oldest >= floor:
+            session.commit()
+            return deleted
+        deleted += session.execute(delete(journal).where(journal.c.run_id == oldest)).rowcount
+        session.commit()

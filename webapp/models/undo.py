@@ -23,7 +23,9 @@ class JournalEntry(db.Model):
     "changed" keeps only the fields the run wrote, as {"name": [old, new], "custom": {key:
     {"old": value (absent: key never set), "new": value}}, "consent": [state, source, at,
     run_id], "status": [old, new]}; "added" keeps the enrolment the run made. No foreign
-    key to contacts: the entry outlives a removed contact and costs nothing on deletes."""
+    keys: an entry outlives a removed contact, and a checked key per row would double the
+    journal's cost on PostgreSQL; `purge` in imports/undo.py drops the entries of runs past
+    the undo window (and so of deleted runs too)."""
 
     __tablename__ = "import_journal"
     __table_args__ = (
@@ -32,9 +34,7 @@ class JournalEntry(db.Model):
         {"sqlite_with_rowid": False},
     )
 
-    run_id: Mapped[int] = mapped_column(
-        ForeignKey("import_runs.id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     contact_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     kind: Mapped[str] = mapped_column(String(8))
     values: Mapped[dict | None] = mapped_column(JSONType)
