@@ -69,3 +69,22 @@ class PeakRSS:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def make_import(provider: str, settings: dict, credentials: dict, list_name: str, group: str):
+    """An integration, a fresh list and a recurring import of it (email and name mapped),
+    committed; inside an app context."""
+    from webapp.extensions import db
+    from webapp.imports import credentials as stored
+    from webapp.models import ContactList, Integration, RecurringImport
+
+    integration = Integration(provider=provider, name=provider, settings=settings)
+    stored.store(integration, credentials)
+    target = ContactList(name=list_name)
+    db.session.add_all([integration, target])
+    db.session.flush()
+    imp = RecurringImport(integration=integration, list_id=target.id, group=group,
+                          source="all", mapping={"email": "email", "Full name": "name"})
+    db.session.add(imp)
+    db.session.commit()
+    return imp

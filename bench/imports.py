@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from cryptography.fernet import Fernet  # noqa: E402
 
-from bench.common import PeakRSS, Simulator  # noqa: E402
+from bench.common import PeakRSS, Simulator, make_import  # noqa: E402
 
 GROUPS = {"shopify": "customers", "zoho": "Contacts", "magento": "customers",
           "salesforce": "Contact"}
@@ -164,9 +164,8 @@ def _one(size: int, provider_name: str, env: dict, tmp: Path) -> dict:
     from tests.imports import workers
     from webapp import create_app
     from webapp.extensions import db
-    from webapp.imports import credentials
     from webapp.imports.runs import start_run
-    from webapp.models import ContactList, ImportRun, Integration, RecurringImport
+    from webapp.models import ImportRun
 
     # The simulator runs in its own process, as a real API would: sharing this process's
     # interpreter lock with the polling loop below would slow it down.
@@ -183,17 +182,8 @@ def _one(size: int, provider_name: str, env: dict, tmp: Path) -> dict:
             deadline = time.monotonic() + 20
             while not Worker.all(connection=conn) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            integration = Integration(provider=provider_name, name=provider_name,
-                                      settings=config["settings"])
-            credentials.store(integration, config["credentials"])
-            target = ContactList(name=f"bench {size}")
-            db.session.add_all([integration, target])
-            db.session.flush()
-            imp = RecurringImport(integration=integration, list_id=target.id,
-                                  group=GROUPS[provider_name], source="all",
-                                  mapping={"email": "email", "Full name": "name"})
-            db.session.add(imp)
-            db.session.commit()
+            imp = make_import(provider_name, config["settings"], config["credentials"],
+                              f"bench {size}", GROUPS[provider_name])
             with PeakRSS(worker.pid) as memory:
                 started = time.perf_counter()
                 run_id = start_run(imp.id).id

@@ -3,10 +3,10 @@
     .venv/bin/python bench/run.py [NAME [--option ...]] ...
     make bench BENCH_ARGS="imports --sizes 100000 --db pg parallel"
 
-Names: pages, providers, imports, parallel, load, fresh-run; options after a name go to that
-benchmark. With no names, runs pages, providers, imports, parallel and load (fresh-run clones
-and installs from scratch: run it by name). imports and parallel measure PostgreSQL when
-TRIBUTARY_BENCH_DATABASE_URL is set (and say how to start it when not).
+Names: pages, providers, imports, parallel, load, undo, fresh-run; options after a name go to
+that benchmark. With no names, runs pages, providers, imports, parallel, load and undo
+(fresh-run clones and installs from scratch: run it by name). imports, parallel and undo
+measure PostgreSQL when TRIBUTARY_BENCH_DATABASE_URL is set (and say how to start it when not).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DEFAULT = ("pages", "providers", "imports", "parallel", "load")
+DEFAULT = ("pages", "providers", "imports", "parallel", "load", "undo")
 MODULES = {"pages": "bench.pages", "providers": "bench.providers",
            "imports": "bench.imports", "parallel": "bench.parallel", "load": "bench.load",
-           "fresh-run": "bench.fresh_run"}
+           "undo": "bench.undo", "fresh-run": "bench.fresh_run"}
 
 
 def _plan(argv: list[str]) -> list[tuple[str, list[str]]]:

@@ -57,6 +57,7 @@ ACCESS = {
     "recurring.import_now": MEMBER,
     "runs.index": MEMBER, "runs.show": MEMBER, "runs.progress": MEMBER, "runs.cancel": MEMBER,
     "runs.rejects_csv": MEMBER,
+    "undo.confirm": MEMBER, "undo.start": MEMBER, "undo.progress": MEMBER,
     "settings.index": ADMIN, "settings.save": ADMIN, "settings.save_oauth_app": ADMIN,
     "settings.delete_oauth_app": ADMIN,
     "team.index": ADMIN, "team.add": ADMIN, "team.reset": ADMIN, "team.deactivate": ADMIN,

@@ -67,13 +67,29 @@ def dispatch_imports() -> int:
 
 
 def sweep_imports() -> dict:
-    """Periodic: re-queue runs whose worker died or whose job vanished from Redis."""
+    """Periodic: re-queue runs (and undos) whose worker died or whose job vanished; drop
+    the undo journal of runs past the undo window."""
     with app_context():
+        from .imports import undo
         from .imports.runs import sweep
 
-        return sweep()
+        report = sweep()
+        report["undos_requeued"] = undo.sweep()
+        report["journal_purged"] = undo.purge()
+        return report
+
+
+def run_undo(undo_id: int) -> str | None:
+    """Execute (or resume) the undo of an import run; the undo row holds everything else."""
+    with app_context():
+        from .imports.undo import execute
+
+        try:
+            return execute(undo_id)
+        finally:
+            db.session.remove()
 
 
 # The only functions a Tributary worker runs; any other job is failed without being imported.
-JOB_FUNCTIONS = (record_tick, ping, run_import, dispatch_imports, sweep_imports)
+JOB_FUNCTIONS = (record_tick, ping, run_import, dispatch_imports, sweep_imports, run_undo)
 ALLOWED_JOBS: frozenset[str] = frozenset(f"{f.__module__}.{f.__name__}" for f in JOB_FUNCTIONS)

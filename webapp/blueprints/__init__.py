@@ -31,3 +31,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(team.bp)
     from . import account  # the signed-in user's sessions and password
     app.register_blueprint(account.bp)
+    from . import undo  # issue 13: undo of an import run
+    app.register_blueprint(undo.bp)

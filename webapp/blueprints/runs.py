@@ -18,7 +18,7 @@ from flask_htmx import make_response as htmx_response
 from ..extensions import db
 from ..imports.rejects import iter_csv
 from ..imports.runs import cancel_run
-from ..services import runs_view
+from ..services import runs_view, undo_view
 from ..services.paging import parse_cursor
 from ..views_common import wants_partial
 
@@ -31,7 +31,7 @@ def index():
     page = runs_view.history_page(filters, after=parse_cursor(request.args.get("after")),
                                   before=parse_cursor(request.args.get("before")))
     context = {"page": page, "filters": filters, "params": filters.params(),
-               "view": runs_view}
+               "view": runs_view, "undone": undo_view.undone_for(page.rows)}
     if wants_partial():
         return render_template("runs/_history.html", **context)
     return render_template("runs/index.html", choices=runs_view.filter_choices(), **context)
@@ -49,7 +49,8 @@ def show(run_id: int):
     if wants_partial() and request.args.get("part") == "rejects":
         return render_template("runs/_rejects.html", **context)
     return render_template("runs/show.html", details=runs_view.run_details(run),
-                           progress=runs_view.progress_info(run), **context)
+                           progress=runs_view.progress_info(run),
+                           undo=undo_view.section(run), undo_view=undo_view, **context)
 
 
 @bp.get("/<int:run_id>/progress")

@@ -1,4 +1,4 @@
-"""`flask imports list|run|history` and `flask secrets rotate`."""
+"""`flask imports list|run|history|undo` and `flask secrets rotate`."""
 
 from __future__ import annotations
 
@@ -96,3 +96,51 @@ def rotate_secrets() -> None:
     from .credentials import rotate_all
 
     click.echo(f"Re-encrypted {rotate_all()} stored secret(s) under the first key.")
+
+
+def _undo_counts(summary: dict) -> str:
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary["kept_by_reason"].items()))
+    return (f"removed {summary['removed']}, restored {summary['restored']}, "
+            f"kept {summary['kept']}" + (f" ({reasons})" if reasons else "")
+            + f", already gone {summary['gone']}")
+
+
+@imports_cli.command("undo")
+@click.argument("run_id", type=int)
+@click.option("--preview", is_flag=True, help="Only say what the undo would do.")
+def undo_run(run_id: int, preview: bool) -> None:
+    """Undo import run RUN_ID here: remove what it added, restore what it changed, keep
+    what people (or other sources) did since; never re-subscribe anyone."""
+    from . import undo
+
+    run = db.session.get(ImportRun, run_id)
+    if run is None:
+        raise click.ClickException(f"No import run {run_id}.")
+    why = undo.refusal(run)
+    if why:
+        raise click.ClickException(why)
+    if preview:
+        p = undo.preview(run)
+        counts = _undo_counts({"removed": p["would_remove"], "restored": p["would_restore"],
+                               "kept": p["would_keep"], "gone": p["gone"],
+                               "kept_by_reason": p["kept_by_reason"]})
+        click.echo(f"Preview of the undo of run {run_id}: would have {counts}")
+        click.echo(f"Opt-outs left in place: {p['opt_outs_kept']}; enrolments removed: "
+                   f"{p['enrolments_removed']}")
+        for outcome, rows in p["samples"].items():
+            for row in rows:
+                click.echo(f"  {outcome}\t{row['email']}\t{row['detail']}")
+        return
+    started, why = undo.start_undo(run, queue=False)
+    if started is None:
+        raise click.ClickException(why)
+    undo_id = started.id
+    status = undo.execute(undo_id)
+    db.session.expire_all()
+    done = db.session.get(undo.ImportUndo, undo_id)
+    click.echo(f"Undo {undo_id} of run {run_id}: {status or done.status}.")
+    click.echo(_undo_counts({"removed": done.removed, "restored": done.restored,
+                             "kept": done.kept, "gone": done.gone,
+                             "kept_by_reason": done.kept_by_reason or {}}))
+    if done.error:
+        click.echo(f"Error: {done.error}")

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from ..models import ConsentEvent, ImportRun, ImportRunSeen, RecurringImport, Suppression
 from ..models.base import utcnow
 from ..providers.base import Page, Record
-from . import upsert
+from . import journal, upsert
 from .rules import (
     Mapping,
     check_email,
@@ -61,6 +61,7 @@ class Context:
     suppressed_emails: frozenset[str] = frozenset()
     suppressed_domains: frozenset[str] = frozenset()
     collect_samples: bool = False
+    journal: bool = True  # write the undo journal (imports/journal.py) with each page
 
 
 @dataclass(slots=True)
@@ -303,11 +304,17 @@ def write_page(session: Session, ctx: Context, plan: PagePlan, now: datetime,
     what the write did. Rows go in email order: the unique (list, email) index is walked
     once, and two runs writing one list take its row locks in the same order."""
     plan.rows.sort(key=itemgetter("email_norm"))
+    if ctx.journal:  # the values this page replaces, read under the write's own locks
+        journal.write_changed(session, journal.changed_entries(session, ctx.run_id,
+                                                               ctx.list_id, plan.rows))
     upsert.upsert_contacts(session, plan.rows)
     if plan.added:  # another run may have added some "new" rows since this one read
         # Only the rows planned as new: a contact this run added on an earlier page and now
         # updates (an opt-out pages apart) was created by this run too, but is an update.
-        created = upsert.created_by_run(session, ctx.list_id, ctx.run_id, plan.added)
+        if ctx.journal:  # journaling what it created counts it too
+            created = journal.write_added(session, ctx.run_id, ctx.list_id, plan.added)
+        else:
+            created = upsert.created_by_run(session, ctx.list_id, ctx.run_id, plan.added)
         plan.counts["updated"] += plan.counts["added"] - created
         plan.counts["added"] = created
     upsert.record_consent(session, ctx.list_id, ctx.run_id, [c[0] for c in plan.consent], now)

@@ -25,7 +25,7 @@ from ..extensions import db
 from ..models import CustomField, ImportRun, Integration, RecurringImport, WorkspaceNotice
 from ..models.base import utcnow
 from ..providers.base import AuthError, OutcomeUnknown, ProviderError, RateLimited, SchemaError
-from . import credentials
+from . import credentials, journal
 from .pipeline import (
     PREVIEW_LIMIT,
     Context,
@@ -246,6 +246,7 @@ def _execute(run_id: int, lease: str, provider_factory) -> str:
         consent_filter=imp.consent_filter or "everyone", consent_field=imp.consent_field or "",
         cycle_id=imp.cycle_id, cycle_day=imp.cycle_start_day if imp.cycle_id else None,
         suppressed_emails=emails, suppressed_domains=domains, collect_samples=preview,
+        journal=journal.enabled(),
     )
     progress = Progress.of(run)
     seen = SeenHashes() if preview else load_seen(session, run_id)

@@ -80,3 +80,8 @@ __all__ += [
     "Segment",
     "Shop",
 ]
+
+# Undo of an import run: the journal and the undo runs.
+from .undo import ImportUndo, JournalEntry  # noqa: E402
+
+__all__ += ["ImportUndo", "JournalEntry"]
