@@ -22,10 +22,7 @@ bp = Blueprint("undo", __name__, url_prefix="/imports/runs")
 
 
 def _run_or_404(run_id: int):
-    run = runs_view.get_run(run_id)
-    if run is None:
-        abort(404)
-    return run
+    return db.one_or_404(runs_view.run_query(run_id))
 
 
 @bp.get("/<int:run_id>/undo")
