@@ -31,3 +31,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(team.bp)
     from . import account  # the signed-in user's sessions and password
     app.register_blueprint(account.bp)
+    from ..plugins import receivers, views  # issue 11: plugin sources and receivers
+    app.register_blueprint(receivers.bp)
+    app.register_blueprint(views.bp)
