@@ -8,6 +8,7 @@ import hmac
 import json
 
 import pytest
+from flask import current_app
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
@@ -18,6 +19,7 @@ from webapp.plugins import sources
 
 SHOPIFY_SECRET = "shpss_custom_app_secret_for_tests"
 ORIGIN = "https://shop.example"
+BASE_URL = "https://tributary.example"
 
 
 def make_source(kind: str = "website", **form) -> tuple[PluginSource, dict[str, str]]:
@@ -26,7 +28,8 @@ def make_source(kind: str = "website", **form) -> tuple[PluginSource, dict[str, 
     data = MultiDict({"name": f"{kind} source", "list_id": str(lst.id),
                       "allowed_origins": ORIGIN, **form})
     data.setlist("add_events", ["signed_up", "form_submitted"])
-    made = sources.create(kind, data)
+    with current_app.test_request_context(base_url=BASE_URL):  # delivery URLs are absolute
+        made = sources.create(kind, data)
     return made.source, {k.kind: k.secret for k in made.new_keys}
 
 

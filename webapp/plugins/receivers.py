@@ -162,7 +162,10 @@ def _track(event_type: str | None):
         presented = _basic_user()
         payload = None
         if presented is None:  # sendBeacon cannot set headers: the key rides in the body
-            payload = intake.decode_json(raw)
+            try:
+                payload = intake.decode_json(raw)
+            except Refused:
+                payload = None  # no key anywhere: the 401 below
             presented = payload.get("writeKey") if isinstance(payload, dict) else None
         found = keys.lookup(presented) if isinstance(presented, str) else None
         if found is None:
