@@ -50,8 +50,8 @@ def make_samples(tag: str, shop_config: dict) -> Samples:
     target = _make_user(email=f"target-{tag}@example.com", password="x" * 12, is_admin=True)
     credential = team.reset_password(target, {"how": "link"})
     db.session.commit()
-    from webapp.plugins import keys as plugin_keys
     from webapp.models.plugins import PluginSource
+    from webapp.plugins import keys as plugin_keys
 
     plugin = PluginSource(kind="website", name=f"Site {tag}", list_id=lst.id,
                           allowed_origins=["https://shop.example"])
