@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,10 @@ SEGMENT_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 OBJECT_FIELDS = ("traits", "properties", "context", "integrations")
 
 
+CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+         413: "too_large"}
+
+
 class Refused(Exception):
     """A request refused with `status` and a JSON error naming the limit or the field."""
 
@@ -35,7 +40,9 @@ class Refused(Exception):
         self.status, self.message, self.field = status, message, field
 
     def body(self) -> dict:
-        out: dict[str, Any] = {"success": False, "error": self.message}
+        """Segment's error shape (`code`, `message`) plus `error` and the `field` at fault."""
+        out: dict[str, Any] = {"success": False, "code": CODES.get(self.status, "error"),
+                               "message": self.message, "error": self.message}
         if self.field:
             out["field"] = self.field
         return out
@@ -50,6 +57,19 @@ def read_capped(stream, content_length: int | None, cap: int, what: str) -> byte
         raise Refused(413, f"Too large: the limit is {_size(cap)} {what}.")
     data = stream.read(cap + 1)
     if len(data) > cap:
+        raise Refused(413, f"Too large: the limit is {_size(cap)} {what}.")
+    return data
+
+
+def inflate(raw: bytes, cap: int, what: str) -> bytes:
+    """A gzip body (Segment libraries' `gzip=True`) unpacked to at most `cap` bytes, so a
+    small bomb cannot grow past the limit."""
+    unpacker = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = unpacker.decompress(raw, cap + 1)
+    except zlib.error:
+        raise Refused(400, "The body is not valid gzip.", "body") from None
+    if len(data) > cap or unpacker.unconsumed_tail:
         raise Refused(413, f"Too large: the limit is {_size(cap)} {what}.")
     return data
 

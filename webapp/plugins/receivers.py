@@ -158,7 +158,10 @@ def _track(event_type: str | None):
     try:
         cap = intake.MAX_BATCH_BYTES if event_type is None else intake.MAX_EVENT_BYTES
         what = "per batch" if event_type is None else "per event"
-        raw = intake.read_capped(request.stream, request.content_length, cap, what)
+        signed = intake.read_capped(request.stream, request.content_length, cap, what)
+        raw = signed
+        if request.headers.get("Content-Encoding", "").lower() == "gzip":
+            raw = intake.inflate(signed, cap, what)
         presented = _basic_user()
         payload = None
         if presented is None:  # sendBeacon cannot set headers: the key rides in the body
@@ -182,7 +185,7 @@ def _track(event_type: str | None):
             cors = origin
         elif source.require_signature:
             try:
-                verify.standard_webhooks_ok(raw, request.headers,
+                verify.standard_webhooks_ok(signed, request.headers,
                                             keys.signing_secrets(source.id))
             except verify.SignatureProblem as problem:
                 intake.count_bad_signature(source.id)
