@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from ..extensions import db
 from ..models.base import utcnow
@@ -78,6 +78,7 @@ def rotate(source: PluginSource, kind: str) -> NewKey:
             row.expires_at = min(row.expires_at or now + GRACE, now + GRACE)
         else:
             row.revoked_at = now
+    source.updated_at = now  # receivers re-read the secrets of a changed source
     return create(source, kind)
 
 
@@ -90,33 +91,45 @@ def revoke(source: PluginSource, key_id: int) -> bool:
     if len(valid(source.id, row.kind)) < 2:
         return False
     row.revoked_at = utcnow()
+    source.updated_at = row.revoked_at
     return True
 
 
 @dataclass(frozen=True)
 class Found:
-    """A valid key presented by a caller, with its source."""
+    """A valid key presented by a caller, with what the receiver needs of its source."""
 
     key_id: int
     kind: str
     source_id: int
+    source_kind: str
+    source_status: str
+    allowed_origins: list
+    require_signature: bool
+
+
+_LOOKUP = (
+    select(PluginKey.id, PluginKey.kind, PluginKey.source_id, PluginKey.digest,
+           PluginSource.kind.label("source_kind"), PluginSource.status,
+           PluginSource.allowed_origins, PluginSource.require_signature)
+    .join(PluginSource, PluginSource.id == PluginKey.source_id)
+    .where(PluginKey.digest == bindparam("wanted"), PluginKey.revoked_at.is_(None),
+           PluginKey.kind != "signing",
+           or_(PluginKey.expires_at.is_(None), PluginKey.expires_at > bindparam("now")))
+)
 
 
 def lookup(presented: str) -> Found | None:
-    """The valid server or public key matching `presented` (by its digest: the stored
-    value is compared constant-time, the key itself never leaves this function)."""
+    """The valid server or public key matching `presented`, found by its digest (one
+    query, joined to its source); the stored digest is compared constant-time."""
     if not presented or len(presented) > 200 or not presented.startswith(("sk_", "pk_")):
         return None
     wanted = digest(presented)
-    now = utcnow()
-    row = db.session.execute(
-        select(PluginKey.id, PluginKey.kind, PluginKey.source_id, PluginKey.digest)
-        .where(PluginKey.digest == wanted, PluginKey.revoked_at.is_(None),
-               or_(PluginKey.expires_at.is_(None), PluginKey.expires_at > now))
-    ).first()
+    row = db.session.execute(_LOOKUP, {"wanted": wanted, "now": utcnow()}).first()
     if row is None or not hmac.compare_digest(row.digest, wanted):
         return None
-    return Found(row.id, row.kind, row.source_id)
+    return Found(row.id, row.kind, row.source_id, row.source_kind, row.status,
+                 list(row.allowed_origins or []), bool(row.require_signature))
 
 
 def signing_secrets(source_id: int) -> list[str]:

@@ -19,21 +19,20 @@ WAITING = frozenset({"queued", "deferred", "scheduled"})
 
 
 def nudge(connection=None) -> str | None:
-    """Make sure a processing job is waiting; returns its id (None when Redis failed)."""
+    """Make sure a processing job is waiting; returns its id (None when Redis failed or
+    both jobs run). One round trip when a job waits already (the usual case under load)."""
     from redis.exceptions import RedisError
-    from rq.exceptions import NoSuchJobError
 
-    from ..background import fetch_job, get_queue
+    from ..background import get_queue
 
     try:
         redis = connection or _connection()
-        free = []
+        pipe = redis.pipeline(transaction=False)
         for job_id in JOB_IDS:
-            try:
-                status = fetch_job(job_id, redis).get_status(refresh=False)
-            except NoSuchJobError:
-                status = None
-            status = getattr(status, "value", status)
+            pipe.hget(f"rq:job:{job_id}", "status")  # RQ's job hash; absent: no such job
+        statuses = [s.decode() if isinstance(s, bytes) else s for s in pipe.execute()]
+        free = []
+        for job_id, status in zip(JOB_IDS, statuses, strict=True):
             if status in WAITING:
                 return job_id
             if status != "started":

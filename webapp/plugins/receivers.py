@@ -174,23 +174,23 @@ def _track(event_type: str | None):
         if found is None:
             raise Refused(401, "Unknown or revoked key: send the source's server key as the "
                                "Basic auth user name.")
-        source = sources.get(found.source_id)
-        if source is None or source.kind != "website":
+        if found.source_kind != "website":
             raise Refused(401, "Unknown or revoked key.")
+        source_id = found.source_id
         browser = found.kind == "public"
         if browser:
-            if not origin or origin not in (source.allowed_origins or []):
+            if not origin or origin not in found.allowed_origins:
                 raise Refused(403, "This origin is not allowed to use the browser key.",
                               "Origin")
             cors = origin
-        elif source.require_signature:
+        elif found.require_signature:
             try:
                 verify.standard_webhooks_ok(signed, request.headers,
-                                            keys.signing_secrets(source.id))
+                                            keys.signing_secrets(source_id))
             except verify.SignatureProblem as problem:
-                intake.count_bad_signature(source.id)
+                intake.count_bad_signature(source_id)
                 raise Refused(401, str(problem)) from None
-        if source.status != "enabled":
+        if found.source_status != "enabled":
             raise Refused(403, "This source is disabled.")
         if payload is None:
             payload = intake.decode_json(raw)
@@ -198,12 +198,12 @@ def _track(event_type: str | None):
             if not isinstance(payload, dict):
                 raise Refused(400, "The body must be an object with a batch array.", "body")
             events = payload.get("batch")
-            rows = intake.segment_rows(source.id, "browser" if browser else "api", events,
+            rows = intake.segment_rows(source_id, "browser" if browser else "api", events,
                                        browser=browser)
         else:
-            rows = intake.segment_rows(source.id, "browser" if browser else "api", [payload],
+            rows = intake.segment_rows(source_id, "browser" if browser else "api", [payload],
                                        browser=browser, forced_type=event_type)
-        intake.store(source.id, rows, key_id=found.key_id)
+        intake.store(source_id, rows, key_id=found.key_id)
     except Refused as exc:
         return _error(exc, cors)
     return _ok(cors)

@@ -5,6 +5,7 @@ Admin API and removes them again), and what a disconnect or app/uninstalled does
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -312,13 +313,26 @@ def app_uninstalled(source_id: int) -> None:
         db.session.commit()
 
 
+_SECRETS: dict[int, tuple[object, float, list[str]]] = {}
+SECRETS_TTL = 10.0
+
+
 def webhook_secrets(source: PluginSource) -> list[str]:
-    """The secrets a delivery to this source may be signed with (empty: refuse all)."""
+    """The secrets a delivery to this source may be signed with (empty: refuse all). Kept
+    per process while the source row is unchanged (a rotation or a new API secret changes
+    it) and for at most SECRETS_TTL seconds (the OAuth app's secret lives elsewhere)."""
+    now = time.monotonic()
+    cached = _SECRETS.get(source.id)
+    if cached and cached[0] == source.updated_at and now - cached[1] < SECRETS_TTL:
+        return cached[2]
     if source.kind == "shopify":
-        return shopify_secrets(db.session.get(Integration, source.integration_id or 0), source)
-    if source.kind == "woocommerce":
-        return keys.signing_secrets(source.id)
-    return []
+        found = shopify_secrets(db.session.get(Integration, source.integration_id or 0), source)
+    elif source.kind == "woocommerce":
+        found = keys.signing_secrets(source.id)
+    else:
+        found = []
+    _SECRETS[source.id] = (source.updated_at, now, found)
+    return found
 
 
 def allowed_origin(origin: str | None) -> bool:
