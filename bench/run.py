@@ -4,9 +4,10 @@
     make bench BENCH_ARGS="imports --sizes 100000 --db pg parallel"
 
 Names: pages, providers, imports, parallel, load, fresh-run, plugins-ack; options after a
-name go to that benchmark. With no names, runs pages, providers, imports, parallel and load (fresh-run clones
-and installs from scratch, plugins-ack loads the machine for minutes: run them by name). imports and parallel measure PostgreSQL when
-TRIBUTARY_BENCH_DATABASE_URL is set (and say how to start it when not).
+name go to that benchmark. With no names, runs pages, providers, imports, parallel and load
+(fresh-run clones and installs from scratch, plugins-ack loads the machine for minutes: run
+them by name). imports and parallel measure PostgreSQL when TRIBUTARY_BENCH_DATABASE_URL is
+set (and say how to start it when not).
 """
 
 from __future__ import annotations

@@ -1,10 +1,14 @@
 """Hand stored events to the workers: enqueue `process_plugin_events` on the plugins queue,
-at most one waiting at a time. Never fails the request: when Redis is away the periodic
-sweep picks the pending events up."""
+at most one waiting at a time. Never fails a request, and never delays its answer: the
+request only flags "work committed", and a thread per web process turns the flags into
+Redis calls (one per round trip however many requests came in meanwhile). When Redis is
+away, or the process dies first, the periodic sweep picks the pending events up."""
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 
 from flask import current_app
 
@@ -13,12 +17,12 @@ log = logging.getLogger(__name__)
 QUEUE = "plugins"
 JOB = "webapp.jobs.process_plugin_events"
 # Two fixed ids: one may be running while the other waits, so events committed after a
-# running job read its batch still get a job; a third nudge finds one waiting and stops.
+# running job read its batch still get a job; a later nudge finds one waiting and stops.
 JOB_IDS = ("plugin-events-a", "plugin-events-b")
 WAITING = frozenset({"queued", "deferred", "scheduled"})
 
 
-def nudge(connection=None) -> str | None:
+def nudge_now(connection=None) -> str | None:
     """Make sure a processing job is waiting; returns its id (None when Redis failed or
     both jobs run). One round trip when a job waits already (the usual case under load)."""
     from redis.exceptions import RedisError
@@ -49,9 +53,58 @@ def nudge(connection=None) -> str | None:
         return None
 
 
+class _Nudger:
+    """One daemon thread per process: `wanted` is set by requests after their commit; the
+    thread clears it, then nudges, so every commit is followed by a nudge that started
+    after it. `app` is the app of the latest request (one per process outside tests)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.wanted = threading.Event()
+        self.idle = threading.Event()
+        self.idle.set()
+        self.pid = os.getpid()
+        self.thread = threading.Thread(target=self._run, name="plugin-nudge", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self.wanted.wait()
+            self.idle.clear()
+            self.wanted.clear()
+            try:
+                with self.app.app_context():
+                    nudge_now()
+            except Exception:  # noqa: BLE001 - the thread must outlive any failure
+                log.exception("plugin nudge failed")
+            finally:
+                if not self.wanted.is_set():
+                    self.idle.set()
+
+
+_nudger: _Nudger | None = None
+_lock = threading.Lock()
+
+
+def nudge() -> None:
+    """After committing events: ask for a processing job, without waiting for Redis."""
+    global _nudger
+    app = current_app._get_current_object()
+    with _lock:
+        if _nudger is None or _nudger.pid != os.getpid() or not _nudger.thread.is_alive():
+            _nudger = _Nudger(app)  # first use in this (possibly forked) process
+        _nudger.app = app
+        _nudger.idle.clear()
+        _nudger.wanted.set()
+
+
+def wait_idle(timeout: float = 5.0) -> bool:
+    """Tests and shutdown: wait until every asked-for nudge has been made."""
+    return _nudger is None or _nudger.idle.wait(timeout)
+
+
 def _connection():
-    """One Redis client per app (its pool reused across requests), with short timeouts:
-    an acknowledgement must not wait on a Redis that hangs."""
+    """One Redis client per app (its pool reused across requests), with short timeouts."""
     from redis import Redis
 
     ext = current_app.extensions
