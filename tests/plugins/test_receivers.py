@@ -296,3 +296,31 @@ def test_webhook_bodies_over_the_cap_get_413_json(client, woo):
     resp = client.post(f"/hooks/woocommerce/{source.id}", data=body,
                        headers=woo_headers(body, keys["signing"]))
     assert resp.status_code == 413 and "1 MB" in resp.get_json()["error"]
+
+
+def test_disable_tolerates_a_subscription_removed_in_the_store(app, shop_source, shopify):
+    source, _ = shop_source
+    first = shopify.app.state.webhook_subscriptions()[0]
+    del shopify.app.state.webhooks[first["id"]]  # a merchant deleted it by hand
+    sources.disable(source)
+    assert shopify.app.state.webhook_subscriptions() == []
+    assert source.status == "disabled" and "could not" not in source.status_reason
+
+
+def test_simulator_refuses_unknown_topics_and_doubles(shopify):
+    import requests
+
+    cfg = shopify.config()
+    url = f"{cfg['settings']['api_base']}/admin/api/2025-01/webhooks.json"
+    headers = {"X-Shopify-Access-Token": cfg["credentials"]["access_token"]}
+    shopify.app.state.webhooks.clear()
+    bad = requests.post(url, json={"webhook": {"topic": "nope/never", "address":
+                                               "https://x.example/h"}}, headers=headers)
+    assert bad.status_code == 422 and "topic" in bad.json()["errors"]
+    hook = {"webhook": {"topic": "orders/paid", "address": "https://x.example/h"}}
+    assert requests.post(url, json=hook, headers=headers).status_code == 201
+    again = requests.post(url, json=hook, headers=headers)
+    assert again.status_code == 422 and "address" in again.json()["errors"]
+    listed = requests.get(url, headers=headers).json()["webhooks"]
+    assert [w["topic"] for w in listed] == ["orders/paid"]
+    shopify.app.state.webhooks.clear()
