@@ -185,3 +185,19 @@ def test_shopify_source_from_the_page_and_disconnect_removes_webhooks(signed_in,
     assert shopify.app.state.webhook_subscriptions() == []
     db.session.expire_all()
     assert db.session.get(PluginSource, source.id).status == "disabled"
+
+
+def test_set_up_pages_per_kind(signed_in):
+    shop = _text(signed_in.get("/plugins/new?kind=shopify"))
+    assert "Choose a connected store" in shop and "API secret key" in shop
+    assert "allowed_origins" not in shop
+    site = _text(signed_in.get("/plugins/new?kind=website"))
+    assert 'name="allowed_origins"' in site and 'name="require_signature"' in site
+    assert "Choose a connected store" not in site
+    woo = _text(signed_in.get("/plugins/new?kind=woocommerce"))
+    assert "allowed_origins" not in woo and "Set up a WooCommerce store" in woo
+    # Defaults: registrations and form sign-ups add contacts; unconsented is off.
+    assert re.search(r'value="signed_up" checked', site)
+    assert re.search(r'value="form_submitted" checked', site)
+    assert not re.search(r'value="identify" checked', site)
+    assert not re.search(r'name="allow_unconsented_subscribe" checked', site)
