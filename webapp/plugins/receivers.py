@@ -60,7 +60,7 @@ def _too_large(_exc):
 
 
 def _webhook_source(source_id: int, kind: str):
-    source = sources.get(source_id)
+    source = sources.for_receiving(source_id)
     if source is None or source.kind != kind:
         raise Refused(404, "There is no such source.")
     return source

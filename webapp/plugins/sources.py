@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from flask import url_for
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..extensions import db
 from ..hardening import parse_id
@@ -64,6 +64,17 @@ def all_sources() -> list[PluginSource]:
 
 def get(source_id: int | None) -> PluginSource | None:
     return db.session.get(PluginSource, source_id) if source_id else None
+
+
+_RECEIVING = select(
+    PluginSource.id, PluginSource.kind, PluginSource.status, PluginSource.integration_id,
+    PluginSource.secret_encrypted, PluginSource.updated_at,
+).where(PluginSource.id == bindparam("source_id"))
+
+
+def for_receiving(source_id: int):
+    """What a receiver needs of a source (one cached Core query, no ORM object), or None."""
+    return db.session.execute(_RECEIVING, {"source_id": source_id}).first()
 
 
 def shopify_integrations() -> list[Integration]:
@@ -205,7 +216,7 @@ def revoke_key(source: PluginSource, key_id: int) -> bool:
 # ------------------------------------------------------------------- Shopify side
 
 
-def shopify_secrets(integration: Integration | None, source: PluginSource | None) -> list[str]:
+def shopify_secrets(integration: Integration | None, source=None) -> list[str]:
     """The secrets Shopify may sign this source's webhooks with: the custom app's API
     secret key given on the set-up page, else the OAuth app's client secret (settings,
     environment, or the one saved with the integration's credentials)."""
@@ -317,7 +328,7 @@ _SECRETS: dict[int, tuple[object, float, list[str]]] = {}
 SECRETS_TTL = 10.0
 
 
-def webhook_secrets(source: PluginSource) -> list[str]:
+def webhook_secrets(source) -> list[str]:
     """The secrets a delivery to this source may be signed with (empty: refuse all). Kept
     per process while the source row is unchanged (a rotation or a new API secret changes
     it) and for at most SECRETS_TTL seconds (the OAuth app's secret lives elsewhere)."""
