@@ -22,7 +22,8 @@ sys.path.insert(0, str(ROOT))
 DEFAULT = ("pages", "providers", "imports", "parallel", "load", "undo")
 MODULES = {"pages": "bench.pages", "providers": "bench.providers",
            "imports": "bench.imports", "parallel": "bench.parallel", "load": "bench.load",
-           "undo": "bench.undo", "fresh-run": "bench.fresh_run"}
+           "undo": "bench.undo", "fresh-run": "bench.fresh_run",
+           "plugins-ack": "bench.plugins_ack"}
 
 
 def _plan(argv: list[str]) -> list[tuple[str, list[str]]]:

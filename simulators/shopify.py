@@ -66,6 +66,14 @@ METAFIELDS = (
 
 _PATH = re.compile(r"^/(?P<shop>[^/]+)/admin/(?P<rest>.*)$")
 _API = re.compile(r"^api/(?P<ver>[^/]+)/(?P<res>.+)$")
+_WEBHOOK = re.compile(r"^webhooks/(?P<id>\d+)\.json$")
+WEBHOOK_TOPICS = frozenset({
+    "customers/create", "customers/update", "customers/delete",
+    "customers_email_marketing_consent/update", "orders/create", "orders/paid",
+    "orders/cancelled", "orders/updated", "refunds/create", "checkouts/create",
+    "checkouts/update", "app/uninstalled", "customers/data_request", "customers/redact",
+    "shop/redact",
+})
 _VERSION = re.compile(r"^\d{4}-(01|04|07|10)$")
 _ALIAS = re.compile(r'(\w+)\s*:\s*metafield\(\s*namespace:\s*"([^"]+)"\s*,\s*key:\s*"([^"]+)"\s*\)')
 
@@ -150,8 +158,19 @@ class State:
         self.access_tokens: dict[str, float | None] = {}  # token -> expiry (None: never)
         self.refresh_tokens: dict[str, dict] = {}  # token -> {"expires", "replaced_by"}
         self.codes: set[str] = set()
+        # Webhook subscriptions made through the Admin API: id -> {id, topic, address,
+        # format, api_version, created_at}. The webhook emitter reads them with
+        # `webhook_subscriptions()`.
+        self.webhooks: dict[int, dict] = {}
+        self._next_webhook_id = 1_000_001
 
     # ------------------------------------------------------------------ controls
+
+    def webhook_subscriptions(self, topic: str | None = None) -> list[dict]:
+        """Copies of the current subscriptions (all, or those of one topic), oldest first."""
+        with self.lock:
+            return [dict(w) for _, w in sorted(self.webhooks.items())
+                    if topic is None or w["topic"] == topic]
 
     def inject_errors(self, every: int, status: int) -> None:
         """Every `every`-th API request answers `status`; 0 turns injection off."""
@@ -334,10 +353,59 @@ class ShopifySimulator:
             resp = self.customers(request, api["ver"])
         elif api["res"] == "customers/count.json" and request.method == "GET":
             resp = self.count(request)
+        elif api["res"] == "webhooks.json" or _WEBHOOK.match(api["res"]):
+            resp = self.webhooks(request, api["ver"], api["res"])
         else:
             resp = _json({"errors": "Not Found"}, 404)
         resp.headers.extend(headers)
         return resp
+
+    def webhooks(self, request: Request, version: str, res: str) -> Response:
+        """REST webhooks.json: list (GET), subscribe (POST), webhooks/{id}.json GET/DELETE,
+        with Shopify's 422 shapes for an unknown topic or a topic+address taken."""
+        st = self.state
+        m = _WEBHOOK.match(res)
+        with st.lock:
+            if m:
+                hook = st.webhooks.get(int(m["id"]))
+                if hook is None:
+                    return _json({"errors": "Not Found"}, 404)
+                if request.method == "DELETE":
+                    del st.webhooks[hook["id"]]
+                    return _json({})
+                if request.method == "GET":
+                    return _json({"webhook": dict(hook)})
+                return _json({"errors": "Not Found"}, 404)
+            if request.method == "GET":
+                topic = request.args.get("topic")
+                return _json({"webhooks": st.webhook_subscriptions(topic)})
+            if request.method != "POST":
+                return _json({"errors": "Not Found"}, 404)
+            body = request.get_json(silent=True) or {}
+            hook = body.get("webhook") if isinstance(body, dict) else None
+            if not isinstance(hook, dict):
+                return _json({"errors": {"webhook": "Required parameter missing or invalid"}},
+                             400)
+            topic, address = hook.get("topic"), hook.get("address")
+            if topic not in WEBHOOK_TOPICS:
+                return _json({"errors": {"topic": ["Invalid topic specified. Topics allowed: "
+                                                   + ", ".join(sorted(WEBHOOK_TOPICS))]}}, 422)
+            if not isinstance(address, str) or not address.startswith(("https://",
+                                                                        "http://")):
+                return _json({"errors": {"address": ["is invalid"]}}, 422)
+            if any(w["topic"] == topic and w["address"] == address
+                   for w in st.webhooks.values()):
+                return _json({"errors": {"address": ["for this topic has already been taken"]}},
+                             422)
+            hook_id = st._next_webhook_id
+            st._next_webhook_id += 1
+            now = datetime.fromtimestamp(st.clock(), UTC).astimezone(st.tz)
+            row = {"id": hook_id, "topic": topic, "address": address,
+                   "format": hook.get("format") or "json", "api_version": version,
+                   "created_at": now.isoformat(timespec="seconds"),
+                   "fields": [], "metafield_namespaces": []}
+            st.webhooks[hook_id] = row
+            return _json({"webhook": dict(row)}, 201)
 
     def _injected(self) -> Response | None:
         st = self.state

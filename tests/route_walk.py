@@ -50,11 +50,22 @@ def make_samples(tag: str, shop_config: dict) -> Samples:
     target = _make_user(email=f"target-{tag}@example.com", password="x" * 12, is_admin=True)
     credential = team.reset_password(target, {"how": "link"})
     db.session.commit()
+    from webapp.models.plugins import PluginSource
+    from webapp.plugins import keys as plugin_keys
+
+    plugin = PluginSource(kind="website", name=f"Site {tag}", list_id=lst.id,
+                          allowed_origins=["https://shop.example"])
+    db.session.add(plugin)
+    db.session.flush()
+    for kind in ("server", "public", "signing"):
+        plugin_keys.create(plugin, kind)
+    db.session.commit()
     return Samples({
         "list_id": lst.id, "contact_id": contact.id, "cycle_id": cycle.id,
         "field_id": field.id, "entry_id": entry.id, "integration_id": integration.id,
         "import_id": imp.id, "run_id": run.id, "user_id": target.id,
         "provider": "shopify", "token": credential.token, "filename": "favicon.svg",
+        "source_id": plugin.id,
     })
 
 

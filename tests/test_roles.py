@@ -62,6 +62,12 @@ ACCESS = {
     "settings.delete_oauth_app": ADMIN,
     "team.index": ADMIN, "team.add": ADMIN, "team.reset": ADMIN, "team.deactivate": ADMIN,
     "team.reactivate": ADMIN, "team.make_admin": ADMIN, "team.remove_admin": ADMIN,
+    # Plugin imports (issue 11): receivers authenticate by key or signature, not sign-in.
+    "receivers.shopify": PUBLIC, "receivers.woocommerce": PUBLIC, "receivers.batch": PUBLIC,
+    "receivers.identify": PUBLIC, "receivers.track": PUBLIC, "receivers.page": PUBLIC,
+    "plugins.new": MEMBER, "plugins.show": MEMBER, "plugins.save": MEMBER,
+    "plugins.enable": MEMBER, "plugins.disable": MEMBER, "plugins.rotate": MEMBER,
+    "plugins.revoke": MEMBER,
 }
 
 
@@ -97,6 +103,7 @@ POST_DATA = {
     "team.reset": lambda t: {"how": "password"},
     "team.set_password": lambda t: {"password": "a long new password", "confirm":
                                     "a long new password"},
+    "plugins.rotate": lambda t: {"kind": "server"},
 }
 QUERY = {"imports_setup.sources": "?group=customers"}
 
@@ -113,6 +120,13 @@ EXPECTED = {
     ("imports_setup.start", "POST"): 422,  # nothing mapped yet
     ("account.change_password", "POST"): 422,  # no current password given
     ("contacts.resubscribe", "POST"): 422,  # no written evidence of consent given
+    ("plugins.new", "POST"): 422,  # empty set-up form
+    ("plugins.save", "POST"): 422,
+    # Receivers without a signature or key refuse (JSON), whoever asks; the sample source
+    # is a website, so the store webhooks do not know it.
+    ("receivers.shopify", "POST"): 404, ("receivers.woocommerce", "POST"): 404,
+    ("receivers.batch", "POST"): 401, ("receivers.identify", "POST"): 401,
+    ("receivers.track", "POST"): 401, ("receivers.page", "POST"): 401,
 }
 
 

@@ -31,5 +31,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(team.bp)
     from . import account  # the signed-in user's sessions and password
     app.register_blueprint(account.bp)
-    from . import undo  # issue 13: undo of an import run
+    from . import undo  # undo of an import run
     app.register_blueprint(undo.bp)
+    from ..plugins import receivers, views  # plugin sources and receivers
+    app.register_blueprint(receivers.bp)
+    app.register_blueprint(views.bp)

@@ -193,6 +193,8 @@ def disconnect(provider: str, integration_id: int):
     if row.status == "disconnected":
         flash(f"{info.label} {row.name} was already disconnected.", "info")
     else:
+        from ..plugins.sources import integration_disconnecting  # webhooks off, token alive
+        integration_disconnecting(row.id)
         stopped = service.disconnect(row)
         plural = "s" if stopped != 1 else ""
         flash(f"{info.label} {row.name} disconnected: its credentials were erased and "
