@@ -49,3 +49,8 @@ __all__ += ["OAuthApp"]
 from .plugins import PluginEvent, PluginKey, PluginSource, VisitorIdentity  # noqa: E402
 
 __all__ += ["PluginEvent", "PluginKey", "PluginSource", "VisitorIdentity"]
+
+# Privacy requests: erasures (anonymised audit lines) and exports of one person.
+from .privacy import PrivacyRequest  # noqa: E402
+
+__all__ += ["PrivacyRequest"]

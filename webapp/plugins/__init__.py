@@ -1,0 +1,1 @@
+"""Plugin imports: sources, receivers, stored events, processing and the event log."""
