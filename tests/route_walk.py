@@ -50,12 +50,32 @@ def make_samples(tag: str, shop_config: dict) -> Samples:
     target = _make_user(email=f"target-{tag}@example.com", password="x" * 12, is_admin=True)
     credential = team.reset_password(target, {"how": "link"})
     db.session.commit()
+    source, event = _plugin_samples(lst, tag)
     return Samples({
         "list_id": lst.id, "contact_id": contact.id, "cycle_id": cycle.id,
         "field_id": field.id, "entry_id": entry.id, "integration_id": integration.id,
         "import_id": imp.id, "run_id": run.id, "user_id": target.id,
         "provider": "shopify", "token": credential.token, "filename": "favicon.svg",
+        "source_id": source.id, "event_id": event.id,
     })
+
+
+def _plugin_samples(lst, tag: str):
+    """A plugin source with one received event (a data request with its export built)."""
+    from webapp.models import PluginEvent, PluginSource, PrivacyRequest
+
+    source = PluginSource(kind="website", name=f"Site {tag}", list_id=lst.id)
+    db.session.add(source)
+    db.session.flush()
+    event = PluginEvent(source_id=source.id, channel="api", topic="track", kind="custom",
+                        name="Sample", dedup_key=f"sample-{tag}", status="failed",
+                        body='{"type": "track", "event": "Sample"}', error="sample")
+    db.session.add(event)
+    db.session.flush()
+    db.session.add(PrivacyRequest(kind="export", source_id=source.id, event_id=event.id,
+                                  export_json="{}"))
+    db.session.commit()
+    return source, event
 
 
 def rules(app: Flask):

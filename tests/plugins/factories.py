@@ -50,9 +50,9 @@ def identify(email: str, anonymous_id: str | None = None, **traits) -> dict:
     return segment("identify", anonymous_id=anonymous_id, traits={"email": email, **traits})
 
 
-def track(name: str, anonymous_id: str | None = None, email: str | None = None,
+def track(event: str, anonymous_id: str | None = None, email: str | None = None,
           **properties) -> dict:
-    body = segment("track", anonymous_id=anonymous_id, event=name, properties=properties)
+    body = segment("track", anonymous_id=anonymous_id, event=event, properties=properties)
     if email:
         body["context"]["traits"] = {"email": email}
     return body

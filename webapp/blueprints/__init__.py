@@ -31,3 +31,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(team.bp)
     from . import account  # the signed-in user's sessions and password
     app.register_blueprint(account.bp)
+    from ..plugins import log_views  # issue 11: the plugin event log and privacy actions
+    app.register_blueprint(log_views.bp)
