@@ -14,7 +14,7 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, tuple_, update
+from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from ..extensions import db
@@ -142,12 +142,13 @@ def erase_person(email: str, *, session: Session | None = None, requested_by: st
 
 def erase_shop(session: Session, source: PluginSource, event_id: int) -> PrivacyRequest:
     """Shopify `shop/redact`: the shop's events and visitor ids, and the contacts this
-    source added (origin plugin or form, with this source's consent evidence)."""
-    mine = (select(ConsentEvent.id).where(ConsentEvent.contact_id == Contact.id,
-                                          ConsentEvent.source.like(f"plugin:{source.id}:%")))
+    source added (origin plugin or form, first consent evidence from this source)."""
+    # The contact's first ledger line is the evidence of the event that added it.
+    first = (select(ConsentEvent.source).where(ConsentEvent.contact_id == Contact.id)
+             .order_by(ConsentEvent.id).limit(1).scalar_subquery())
     ids = list(session.scalars(select(Contact.id).where(
         Contact.list_id == source.list_id, Contact.origin.in_(("plugin", "form")),
-        Contact.created_run_id.is_(None), exists(mine))))
+        Contact.created_run_id.is_(None), first.like(f"plugin:{source.id}:%"))))
     events = session.execute(delete(PluginEvent).where(
         PluginEvent.source_id == source.id, PluginEvent.id != event_id)).rowcount or 0
     session.execute(delete(VisitorIdentity).where(VisitorIdentity.source_id == source.id))
