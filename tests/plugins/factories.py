@@ -197,3 +197,46 @@ def store(source, *, channel: str, topic: str, kind: str, body, dedup_key: str |
 
 def later(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
+
+
+def bulk_rows(source_id: int, people: range, *, domain: str = "bulk.example",
+              chunk: int = 100) -> list[dict]:
+    """Rows for a set-based insert: per person a visit while anonymous, a consenting form
+    sign-up that identifies them (adds and stitches), a product view and an order; persons
+    interleaved in chunks, each person's events in order. Four events per person."""
+    rows: list[dict] = []
+    now = T0
+    for start in range(people.start, people.stop, chunk):
+        group = range(start, min(start + chunk, people.stop))
+        for step in range(4):
+            for i in group:
+                email, anon = f"p{i}@{domain}", f"anon-{domain}-{i}"
+                if step == 0:
+                    body, kind, name, mail = page(anon, f"/item/{i}"), "page", "", None
+                elif step == 1:
+                    body = track("Form Submitted", anon, email=email, consent=True)
+                    kind, name, mail = "form_submitted", "Form Submitted", email
+                elif step == 2:
+                    body = track("Product Viewed", anon, email=email, product_id=f"sku-{i}")
+                    kind, name, mail = "product_viewed", "Product Viewed", email
+                else:
+                    body = track("Order Completed", anon, email=email, order_id=f"o-{i}",
+                                 total=19.5, currency="EUR")
+                    kind, name, mail = "order_completed", "Order Completed", email
+                rows.append({
+                    "source_id": source_id, "channel": "browser" if step < 3 else "api",
+                    "topic": body["type"], "kind": kind, "name": name,
+                    "dedup_key": body["messageId"],
+                    "body": json.dumps(body, separators=(",", ":")), "email_norm": mail,
+                    "anonymous_id": anon, "user_id": None, "occurred_at": now,
+                    "received_at": now, "status": "pending", "attempts": 0,
+                    "verdict": {}, "error": ""})
+    return rows
+
+
+def insert_rows(rows: list[dict], size: int = 5000) -> None:
+    from sqlalchemy import insert
+
+    for start in range(0, len(rows), size):
+        db.session.execute(insert(PluginEvent), rows[start:start + size])
+    db.session.commit()
