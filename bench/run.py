@@ -3,9 +3,10 @@
     .venv/bin/python bench/run.py [NAME [--option ...]] ...
     make bench BENCH_ARGS="imports --sizes 100000 --db pg parallel"
 
-Names: pages, providers, imports, parallel, load, fresh-run; options after a name go to that
-benchmark. With no names, runs pages, providers, imports, parallel and load (fresh-run clones
-and installs from scratch: run it by name). imports and parallel measure PostgreSQL when
+Names: pages, providers, imports, parallel, load, fresh-run, plugins-process; options after a
+name go to that benchmark. With no names, runs pages, providers, imports, parallel and load
+(fresh-run clones and installs from scratch, plugins-process needs its worker: run them by
+name). imports and parallel measure PostgreSQL when
 TRIBUTARY_BENCH_DATABASE_URL is set (and say how to start it when not).
 """
 
@@ -22,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 DEFAULT = ("pages", "providers", "imports", "parallel", "load")
 MODULES = {"pages": "bench.pages", "providers": "bench.providers",
            "imports": "bench.imports", "parallel": "bench.parallel", "load": "bench.load",
-           "fresh-run": "bench.fresh_run"}
+           "fresh-run": "bench.fresh_run", "plugins-process": "bench.plugins_process"}
 
 
 def _plan(argv: list[str]) -> list[tuple[str, list[str]]]:
