@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import pytest
 from redis import Redis
@@ -85,3 +86,39 @@ def test_kill_9_while_processing_processes_every_event_exactly_once(app, app_con
     per_contact = db.session.execute(select(PluginEvent.contact_id, func.count())
                                      .group_by(PluginEvent.contact_id)).all()
     assert {n for _c, n in per_contact} == {4}
+
+
+def test_two_workers_at_once_keep_each_contacts_order_and_process_once(app, app_config,
+                                                                     database_url, redis_url):
+    lst = make_list()
+    source = f.make_source(lst)
+    people = 3000
+    f.insert_rows(f.bulk_rows(source.id, range(people), chunk=7))
+    env = workers.worker_env(database_url, redis_url, app_config,
+                             TRIBUTARY_QUEUE_NAMES="plugins")
+    redis = Redis.from_url(redis_url)
+    pair = [_start(env), _start(env)]
+    try:
+        from rq import Worker
+
+        deadline = time.monotonic() + 60
+        while len(Worker.all(connection=redis)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for _ in pair:  # two jobs, one per worker, working at the same time
+            _queue(redis)
+        deadline = time.monotonic() + 180
+        while _count(PluginEvent.status == "pending") and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        for worker in pair:
+            workers.kill9(worker)
+    assert _count(PluginEvent.status == "pending") == 0
+    assert _count(PluginEvent.attempts != 1) == 0
+    # Each person's sign-up came before their view and order: none was judged before it
+    # (it would be kept as an anonymous visitor's, without the contact), so no event was
+    # processed ahead of an earlier one of the same person.
+    assert _count(PluginEvent.status == "ignored") == 0
+    assert _count(PluginEvent.contact_id.is_(None)) == 0
+    verdicts = Counter(v.get("outcome") for v in db.session.scalars(select(PluginEvent.verdict)))
+    assert verdicts == {"anonymous": people, "created": people, "activity": 2 * people}
+    assert _count(model=Contact) == people and _count(model=ConsentEvent) == people

@@ -43,6 +43,11 @@ PRIVACY_KINDS = ("redact", "shop_redact", "data_request")
 # Kinds that may update an existing contact's name and consent (the rest are activity).
 PROFILE_KINDS = ("signed_up", "form_submitted", "identify", "customer_updated",
                  "consent_updated", "order_completed", "order_paid", "checkout_started")
+# Kinds that change no contact here (their effect, if any, happens when they are received).
+NOTHING_TO_DO = {
+    "uninstalled": "The app was uninstalled from the shop; no contact changes.",
+    "ping": "A test delivery from the store; no contact changes.",
+}
 # The browser key can never lower an existing contact's consent (PRODUCT.md §7.2).
 CANNOT_LOWER = ("browser",)
 
@@ -233,6 +238,8 @@ class _Plan:
         if body is None:
             return self._result(row, "failed", "failed",
                                 "The event's body is not a JSON object; nothing was changed.")
+        if row.kind in NOTHING_TO_DO:
+            return self._result(row, "ignored", "ignored", NOTHING_TO_DO[row.kind])
         email = self.emails[row.id]
         if email:
             bad = check_email(email)
