@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..extensions import db
@@ -31,7 +32,6 @@ from ..imports import upsert
 from ..imports.rules import check_email, normalise_email
 from ..models import ConsentEvent, Contact, PluginEvent, PluginSource, Suppression, VisitorIdentity
 from ..models.base import utcnow
-from ..models.workspace import insert_or_nothing
 
 log = logging.getLogger(__name__)
 
@@ -439,6 +439,50 @@ _STITCH = (
 )
 
 
+# PostgreSQL: one UPDATE … FROM unnest(arrays) per batch instead of one UPDATE per event.
+_PG_SET_EVENTS = """
+UPDATE plugin_events AS e SET status = v.status, contact_id = v.contact_id,
+  verdict = v.verdict, error = v.error, processed_at = %(at)s, attempts = e.attempts + 1
+FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(contacts)s::int[],
+            %(verdicts)s::jsonb[], %(errors)s::text[]) AS v(id, status, contact_id, verdict, error)
+WHERE e.id = v.id"""
+_PG_STITCH = """
+UPDATE plugin_events AS e SET contact_id = v.cid
+FROM unnest(%(sids)s::int[], %(anons)s::text[], %(cids)s::int[]) AS v(sid, anon, cid)
+WHERE e.source_id = v.sid AND e.anonymous_id = v.anon AND e.contact_id IS NULL"""
+
+
+def _set_events(session: Session, updates: list[dict[str, Any]]) -> None:
+    """Every event's status, contact, verdict and error (one statement on PostgreSQL)."""
+    if not updates:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.execute(_SET_EVENT, updates)
+        return
+    from psycopg.types.json import Jsonb
+
+    connection.exec_driver_sql(_PG_SET_EVENTS, {
+        "at": updates[0]["at"], "ids": [u["event_id"] for u in updates],
+        "statuses": [u["new_status"] for u in updates],
+        "contacts": [u["new_contact"] for u in updates],
+        "verdicts": [Jsonb(u["new_verdict"]) for u in updates],
+        "errors": [u["new_error"] for u in updates]})
+
+
+def _stitch(session: Session, visitors: list[dict[str, Any]]) -> None:
+    """Earlier events of newly identified visitors join their contact."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.execute(_STITCH, [{"sid": v["source_id"], "anon": v["anonymous_id"],
+                                   "cid": v["contact_id"]} for v in visitors])
+        return
+    connection.exec_driver_sql(_PG_STITCH, {
+        "sids": [v["source_id"] for v in visitors],
+        "anons": [v["anonymous_id"] for v in visitors],
+        "cids": [v["contact_id"] for v in visitors]})
+
+
 def _write(session: Session, plan: _Plan, now: datetime) -> int:
     """Contacts, promotions, ledger, visitor ids, events: one transaction (the caller's)."""
     rows, added = [], 0
@@ -475,15 +519,15 @@ def _write(session: Session, plan: _Plan, now: datetime) -> int:
         updates.append({"event_id": event_id, "new_status": result["status"],
                         "new_contact": contact, "new_verdict": verdict,
                         "new_error": result["error"][:500], "at": now})
-    session.execute(_SET_EVENT, updates)
-    stitches = []
-    for (source_id, anon), key in plan.new_visitors.items():
-        insert_or_nothing(VisitorIdentity.__table__, {
-            "source_id": source_id, "anonymous_id": anon, "contact_id": ids[key],
-            "stitched_at": now}, ["source_id", "anonymous_id"])
-        stitches.append({"sid": source_id, "anon": anon, "cid": ids[key]})
-    if stitches:  # earlier visits and carts of the visitor join the contact
-        session.execute(_STITCH, stitches)
+    _set_events(session, updates)
+    visitors = [{"source_id": source_id, "anonymous_id": anon, "contact_id": ids[key],
+                 "stitched_at": now} for (source_id, anon), key in plan.new_visitors.items()]
+    if visitors:  # one insert-or-nothing; then earlier visits and carts join the contact
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(insert(VisitorIdentity.__table__).values(visitors)
+                        .on_conflict_do_nothing(index_elements=["source_id", "anonymous_id"]))
+        _stitch(session, visitors)
     return added
 
 
@@ -504,7 +548,7 @@ def process_batch(size: int = BATCH, session: Session | None = None) -> BatchRes
     if cut == 0:
         row = rows[0]
         verdict, status = privacy.handle_event(session, row)
-        session.execute(_SET_EVENT, [{"event_id": row.id, "new_status": status,
+        _set_events(session, [{"event_id": row.id, "new_status": status,
                                       "new_contact": None, "new_verdict": verdict,
                                       "new_error": "" if status != "failed" else verdict["why"],
                                       "at": utcnow()}])
