@@ -232,8 +232,10 @@ def main(argv: list[str]) -> None:
     env = _env(database_url, f"redis://127.0.0.1:{port}/0")
     _app, ctx = _prepare(database_url, env)
     try:
-        print(f"database: {args.db}; one `worker.py plugins`; batches of "
-              f"{__import__('webapp.plugins.process', fromlist=['BATCH']).BATCH}", flush=True)
+        from webapp.plugins.process import batch_size
+
+        print(f"database: {args.db}; one `worker.py plugins`; batches of {batch_size()}",
+              flush=True)
         result = throughput(args, env)
         print(f"throughput: {result['events']:,} events processed in "
               f"{result['process_seconds']} s = {result['events_per_s']:,} events/s "

@@ -36,6 +36,9 @@ from ..models.base import utcnow
 log = logging.getLogger(__name__)
 
 BATCH = 500
+# SQLite holds its one write lock for the whole batch (planning included): smaller batches
+# keep receivers' commits from waiting behind it for long (~0.1 s rather than ~0.2 s).
+SQLITE_BATCH = 200
 QUEUE = "plugins"
 QUEUED_KEY = "tributary:plugins:queued"  # set while a processing job waits in the queue
 LOCK_ID = 7_311_946_050  # PostgreSQL advisory lock: the one event processor
@@ -531,7 +534,12 @@ def _write(session: Session, plan: _Plan, now: datetime) -> int:
     return added
 
 
-def process_batch(size: int = BATCH, session: Session | None = None) -> BatchResult:
+def batch_size(session: Session | None = None) -> int:
+    dialect = (session or db.session).get_bind().dialect.name
+    return SQLITE_BATCH if dialect == "sqlite" else BATCH
+
+
+def process_batch(size: int | None = None, session: Session | None = None) -> BatchResult:
     """Claim and process up to `size` pending events in one transaction; returns counts.
 
     A privacy request (redact, data request) is processed alone, in its place in the order,
@@ -540,7 +548,7 @@ def process_batch(size: int = BATCH, session: Session | None = None) -> BatchRes
 
     session = session or db.session
     result = BatchResult()
-    rows = _claim(session, size)
+    rows = _claim(session, size or batch_size(session))
     if not rows:
         session.commit()
         return result
@@ -582,7 +590,7 @@ def process_batch(size: int = BATCH, session: Session | None = None) -> BatchRes
     return result
 
 
-def process_pending(max_seconds: float = 240.0, size: int = BATCH) -> int:
+def process_pending(max_seconds: float = 240.0, size: int | None = None) -> int:
     """Process batches until no event is pending (or `max_seconds` passed: then queue the
     rest). Returns how many events were processed."""
     started, total = time.monotonic(), 0
