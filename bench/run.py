@@ -3,10 +3,10 @@
     .venv/bin/python bench/run.py [NAME [--option ...]] ...
     make bench BENCH_ARGS="imports --sizes 100000 --db pg parallel"
 
-Names: pages, providers, imports, parallel, load, undo, fresh-run; options after a name go to
-that benchmark. With no names, runs pages, providers, imports, parallel, load and undo
-(fresh-run clones and installs from scratch: run it by name). imports, parallel and undo
-measure PostgreSQL when TRIBUTARY_BENCH_DATABASE_URL is set (and say how to start it when not).
+Names: the keys of MODULES below; options after a name go to that benchmark. With no
+names, runs the DEFAULT ones (the others load the machine for minutes or need their own
+processes: run them by name). imports, parallel and undo measure PostgreSQL when
+TRIBUTARY_BENCH_DATABASE_URL is set (and say how to start it when not).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ DEFAULT = ("pages", "providers", "imports", "parallel", "load", "undo")
 MODULES = {"pages": "bench.pages", "providers": "bench.providers",
            "imports": "bench.imports", "parallel": "bench.parallel", "load": "bench.load",
            "undo": "bench.undo", "fresh-run": "bench.fresh_run",
-           "plugins-ack": "bench.plugins_ack"}
+           "plugins-ack": "bench.plugins_ack", "plugins-process": "bench.plugins_process"}
 
 
 def _plan(argv: list[str]) -> list[tuple[str, list[str]]]:

@@ -62,7 +62,8 @@ class Stack:
 
     def start_services(self, log_dir: Path | None = None) -> None:
         """The workers, the scheduler and the web app (gunicorn); their output goes to the
-        terminal, or to worker.log / periodic.log / scheduler.log / web.log in `log_dir`."""
+        terminal, or to worker.log / periodic.log / plugins.log / scheduler.log / web.log in
+        `log_dir`."""
         def output(name: str) -> dict:
             if log_dir is None:
                 return {}
@@ -73,6 +74,8 @@ class Stack:
 
         self.spawn([sys.executable, "worker.py"], **output("worker"))
         self.spawn([sys.executable, "worker.py", "periodic"], **output("periodic"))
+        # Plugin events are processed within seconds even while an import runs.
+        self.spawn([sys.executable, "worker.py", "plugins"], **output("plugins"))
         self.spawn([*FLASK, "scheduler", "run"], **output("scheduler"))
         self.spawn([str(VENV_BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py",
                     "-b", f"{self.host}:{self.port}", "wsgi:app"], **output("web"))

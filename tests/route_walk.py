@@ -60,13 +60,29 @@ def make_samples(tag: str, shop_config: dict) -> Samples:
     for kind in ("server", "public", "signing"):
         plugin_keys.create(plugin, kind)
     db.session.commit()
+    event = _plugin_samples(lst, tag, plugin)
     return Samples({
         "list_id": lst.id, "contact_id": contact.id, "cycle_id": cycle.id,
         "field_id": field.id, "entry_id": entry.id, "integration_id": integration.id,
         "import_id": imp.id, "run_id": run.id, "user_id": target.id,
         "provider": "shopify", "token": credential.token, "filename": "favicon.svg",
-        "source_id": plugin.id,
+        "source_id": plugin.id, "event_id": event.id,
     })
+
+
+def _plugin_samples(lst, tag: str, source):
+    """One received event of the sample source (a data request with its export built)."""
+    from webapp.models import PluginEvent, PrivacyRequest
+
+    event = PluginEvent(source_id=source.id, channel="api", topic="track", kind="custom",
+                        name="Sample", dedup_key=f"sample-{tag}", status="failed",
+                        body='{"type": "track", "event": "Sample"}', error="sample")
+    db.session.add(event)
+    db.session.flush()
+    db.session.add(PrivacyRequest(kind="export", source_id=source.id, event_id=event.id,
+                                  export_json="{}"))
+    db.session.commit()
+    return event
 
 
 def rules(app: Flask):

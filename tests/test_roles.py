@@ -60,6 +60,9 @@ ACCESS = {
     "undo.confirm": MEMBER, "undo.start": MEMBER, "undo.progress": MEMBER,
     "settings.index": ADMIN, "settings.save": ADMIN, "settings.save_oauth_app": ADMIN,
     "settings.delete_oauth_app": ADMIN,
+    "plugin_log.index": MEMBER, "plugin_log.source_log": MEMBER, "plugin_log.show": MEMBER,
+    "plugin_log.event_export": MEMBER, "plugin_log.replay": MEMBER,
+    "plugin_log.export_contact": MEMBER, "plugin_log.erase_contact": MEMBER,
     "team.index": ADMIN, "team.add": ADMIN, "team.reset": ADMIN, "team.deactivate": ADMIN,
     "team.reactivate": ADMIN, "team.make_admin": ADMIN, "team.remove_admin": ADMIN,
     # Plugin imports (issue 11): receivers authenticate by key or signature, not sign-in.

@@ -48,6 +48,8 @@ PERIODIC: tuple[PeriodicJob, ...] = (
     PeriodicJob(id="tributary-imports-dispatch", func="webapp.jobs.dispatch_imports",
                 interval=60),
     PeriodicJob(id="tributary-imports-sweep", func="webapp.jobs.sweep_imports", interval=60),
+    PeriodicJob(id="tributary-plugins-sweep", func="webapp.jobs.sweep_plugin_events",
+                interval=30),
 )
 
 

@@ -33,7 +33,8 @@ DEFAULTS: dict[str, object] = {
     # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
     "PROXY_HOPS": 0,
     "ALLOW_LOOPBACK_PROVIDERS": False,
-    "QUEUE_NAMES": "periodic,imports,default",  # a worker serves `periodic` first
+    # A worker serves `periodic` first; `plugins` (event processing) before long imports.
+    "QUEUE_NAMES": "periodic,plugins,imports,default",
     "WORKER_TTL": 60,  # seconds; an idle worker reports in every WORKER_TTL - 15 s
     "JOB_TIMEOUT_SECONDS": 3600,
     # The import engine (webapp/imports/runs.py).

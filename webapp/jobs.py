@@ -90,6 +90,33 @@ def run_undo(undo_id: int) -> str | None:
             db.session.remove()
 
 
+# --------------------------------------------------------------- plugin events (issue 11)
+
+
+def process_plugin_events() -> int:
+    """Process pending plugin events in batches until none is left; returns how many."""
+    with app_context():
+        from .plugins.process import job_started, process_pending
+
+        job_started()  # events stored from now on queue another job
+        try:
+            return process_pending()
+        finally:
+            db.session.remove()
+
+
+def sweep_plugin_events() -> int:
+    """Periodic: queue processing when events are pending (a lost nudge, a killed worker)."""
+    with app_context():
+        from .plugins.process import sweep
+
+        try:
+            return sweep()
+        finally:
+            db.session.remove()
+
+
 # The only functions a Tributary worker runs; any other job is failed without being imported.
-JOB_FUNCTIONS = (record_tick, ping, run_import, dispatch_imports, sweep_imports, run_undo)
+JOB_FUNCTIONS = (record_tick, ping, run_import, dispatch_imports, sweep_imports, run_undo,
+                 process_plugin_events, sweep_plugin_events)
 ALLOWED_JOBS: frozenset[str] = frozenset(f"{f.__module__}.{f.__name__}" for f in JOB_FUNCTIONS)

@@ -36,3 +36,5 @@ def register_blueprints(app: Flask) -> None:
     from ..plugins import receivers, views  # plugin sources and receivers
     app.register_blueprint(receivers.bp)
     app.register_blueprint(views.bp)
+    from ..plugins import log_views  # the plugin event log and privacy actions
+    app.register_blueprint(log_views.bp)

@@ -85,3 +85,8 @@ __all__ += [
 from .undo import ImportUndo, JournalEntry  # noqa: E402
 
 __all__ += ["ImportUndo", "JournalEntry"]
+
+# Privacy requests: erasures (anonymised audit lines) and exports of one person.
+from .privacy import PrivacyRequest  # noqa: E402
+
+__all__ += ["PrivacyRequest"]
