@@ -1,0 +1,213 @@
+"""The browser snippet (webapp/static/tributary.js) in Chromium, installed with the one tag on
+a page of another origin, sending to a capture server standing in for Tributary: the exact
+Segment batches (page, form submit with consent, product added, identify), the anonymous id
+kept across pages, sendBeacon on leaving, retries with backoff, and no error in the page."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page
+
+from tests.capture import CaptureServer
+
+SNIPPET = Path(__file__).resolve().parents[2] / "webapp" / "static" / "tributary.js"
+PK = "pk_test_0123456789abcdef"
+
+PAGE = """<!doctype html><html><head><title>Shop &amp; more</title>
+<script async src="{app}/static/tributary.js" data-key="{pk}" data-host="{app}"></script>
+</head><body>
+<form data-tributary-form="newsletter" action="/thanks" method="get">
+  <input type="email" name="email" aria-label="Email">
+  <input type="text" name="first_name" aria-label="First name">
+  <label><input type="checkbox" name="consent" data-tributary-consent> Send me news</label>
+  <button type="submit">Sign up</button>
+</form>
+<button id="add" onclick="tributary.track('Product Added',
+  {{product_id: 'sku-1', name: 'Blue mug', price: 12.5, quantity: 1, currency: 'EUR'}})">
+  Add to cart</button>
+<a id="next" href="/next">Next page</a>
+</body></html>"""
+THANKS = "<!doctype html><title>Thanks</title><p>Thanks"
+
+
+@pytest.fixture
+def tracker():
+    server = CaptureServer(files={"/static/tributary.js": ("text/javascript",
+                                                           SNIPPET.read_bytes())})
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def shop(tracker):
+    html = PAGE.format(app=tracker.url, pk=PK).encode()
+    server = CaptureServer(files={"/": ("text/html", html), "/next": ("text/html", html),
+                                  "/thanks": ("text/html", THANKS.encode())})
+    yield server
+    server.stop()
+
+
+def _events(tracker: CaptureServer) -> list[dict]:
+    return [event for r in tracker.posts("/v1/batch") for event in r.json()["batch"]]
+
+
+def _wait_events(tracker, predicate, timeout=10.0) -> list[dict]:
+    return tracker.wait_for(lambda t: (lambda ev: ev if predicate(ev) else None)(_events(t)),
+                            timeout)
+
+
+def _guard_errors(page: Page) -> list[str]:
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return errors
+
+
+def test_page_form_consent_cart_and_identify_arrive_as_segment_batches(page: Page, tracker,
+                                                                        shop):
+    errors = _guard_errors(page)
+    page.goto(shop.url + "/")
+    events = _wait_events(tracker, lambda ev: any(e["type"] == "page" for e in ev))
+    first = tracker.posts("/v1/batch")[0]
+    assert first.headers["Content-Type"] == "text/plain;charset=UTF-8"  # CORS-simple
+    assert first.headers["Origin"] == shop.url
+    payload = first.json()
+    assert payload["writeKey"] == PK and payload["sentAt"].endswith("Z")
+    pageview = events[0]
+    assert pageview["type"] == "page"
+    assert str(uuid.UUID(pageview["messageId"])) == pageview["messageId"]
+    anonymous = pageview["anonymousId"]
+    assert str(uuid.UUID(anonymous)) == anonymous
+    assert pageview["timestamp"].endswith("Z")
+    assert pageview["context"]["page"] == {"url": shop.url + "/", "path": "/", "referrer": "",
+                                           "title": "Shop & more"}
+    assert pageview["context"]["userAgent"] == page.evaluate("navigator.userAgent")
+    assert page.evaluate("localStorage.getItem('tributary_aid')") == anonymous
+
+    page.click("#add")
+    page.evaluate("tributary.identify('  Ann@Example.com ', {first_name: 'Ann'})")
+    events = _wait_events(tracker, lambda ev: len(ev) >= 3)
+    added = next(e for e in events if e.get("event") == "Product Added")
+    assert added["type"] == "track" and added["anonymousId"] == anonymous
+    assert added["properties"] == {"product_id": "sku-1", "name": "Blue mug", "price": 12.5,
+                                   "quantity": 1, "currency": "EUR"}
+    ident = next(e for e in events if e["type"] == "identify")
+    assert ident["traits"] == {"first_name": "Ann", "email": "Ann@Example.com"}
+    # both calls came within the 2-second window: one batch, not one request per event
+    assert [len(r.json()["batch"]) for r in tracker.posts("/v1/batch")] == [1, 2]
+
+    page.fill("input[name=email]", "bob@example.com")
+    page.fill("input[name=first_name]", "Bob")
+    page.check("[data-tributary-consent]")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/thanks?**")
+    events = _wait_events(tracker, lambda ev: sum(e["type"] == "identify" for e in ev) == 2)
+    form = next(e for e in events if e.get("event") == "Form Submitted")
+    assert form["properties"] == {"email": "bob@example.com", "consent": True,
+                                  "form": "newsletter"}
+    assert form["traits"] == {"email": "bob@example.com"}
+    assert form["context"]["page"]["path"] == "/"
+    second = [e for e in events if e["type"] == "identify"][1]
+    assert second["traits"] == {"email": "bob@example.com", "first_name": "Bob"}
+    assert events.index(form) < events.index(second)
+    ids = [e["messageId"] for e in events]
+    assert len(ids) == len(set(ids)) == 5
+    assert {e["anonymousId"] for e in events} == {anonymous}
+    assert errors == []
+
+
+def test_unticked_consent_is_sent_as_false_and_the_id_survives_a_new_page(page: Page,
+                                                                          tracker, shop):
+    page.goto(shop.url + "/")
+    _wait_events(tracker, lambda ev: ev)
+    page.fill("input[name=email]", "cy@example.com")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/thanks?**")
+    events = _wait_events(tracker, lambda ev: any(e["type"] == "identify" for e in ev))
+    form = next(e for e in events if e.get("event") == "Form Submitted")
+    assert form["properties"]["consent"] is False
+    page.goto(shop.url + "/next")
+    events = _wait_events(tracker, lambda ev: sum(e["type"] == "page" for e in ev) == 2)
+    assert len({e["anonymousId"] for e in events}) == 1
+    assert [e["context"]["page"]["referrer"] for e in events if e["type"] == "page"] == [
+        "", ""]
+
+
+def test_leaving_the_page_hands_the_queue_to_send_beacon(page: Page, tracker, shop):
+    page.goto(shop.url + "/")
+    _wait_events(tracker, lambda ev: ev)
+    page.click("#add")  # queued for the 2-second flush …
+    page.click("#next")  # … but the page goes away first
+    _wait_events(tracker, lambda ev: any(e.get("event") == "Product Added"
+                                          for e in ev), timeout=5)
+    beacon = next(r for r in tracker.posts("/v1/batch")
+                  if any(e.get("event") == "Product Added" for e in r.json()["batch"]))
+    # a Blob's type is lower-cased by the browser: the receiver compares case-insensitively
+    assert beacon.headers["Content-Type"] == "text/plain;charset=utf-8"
+    assert beacon.headers.get("Sec-Fetch-Mode") == "no-cors"  # sendBeacon, not fetch
+    _wait_events(tracker, lambda ev: sum(e["type"] == "page" for e in ev) == 2)
+    assert sum(e.get("event") == "Product Added" for e in _events(tracker)) == 1
+
+
+def test_failed_sends_are_retried_with_backoff_and_kept_across_pages(page: Page, tracker,
+                                                                     shop):
+    failing = {"left": 3}
+
+    def answer(captured):
+        if captured.path == "/v1/batch" and failing["left"] > 0:
+            failing["left"] -= 1
+            return 503, 0.0
+        return 200, 0.0
+
+    tracker.answer = answer
+    errors = _guard_errors(page)
+    page.goto(shop.url + "/")
+    tracker.wait_for(lambda t: len(t.posts("/v1/batch")) >= 4, timeout=20)
+    batches = tracker.posts("/v1/batch")
+    sent = [r.json()["batch"] for r in tracker.posts("/v1/batch")]
+    assert all(b == sent[0] for b in sent)  # the same events again, same messageIds
+    gaps = [b.at - a.at for a, b in zip(batches, batches[1:], strict=False)]
+    assert gaps[1] > gaps[0] * 1.2 and gaps[2] > gaps[1] * 1.2, gaps  # backing off
+    assert page.evaluate("localStorage.getItem('tributary_queue')") is None  # delivered
+    assert errors == []
+
+    # A queue left in storage by an earlier page (the server was down) is sent by the next.
+    tracker.answer = lambda c: (503, 0.0)
+    page.click("#add")
+    tracker.wait_for(lambda t: any(e.get("event") == "Product Added"
+                                   for r in t.posts("/v1/batch") for e in r.json()["batch"]))
+    stored = json.loads(page.evaluate("localStorage.getItem('tributary_queue')"))
+    assert [e.get("event") for e in stored] == ["Product Added"]
+    page.evaluate("navigator.sendBeacon = () => false")  # the browser refuses on leaving
+    tracker.answer = None
+    left = time.time()
+    page.goto(shop.url + "/next")
+    tracker.wait_for(lambda t: any(e["type"] == "page" and e["context"]["page"]["path"]
+                                   == "/next" for e in _events(t)))
+    later = [e["messageId"] for r in tracker.posts("/v1/batch") if r.at >= left
+             for e in r.json()["batch"]]
+    assert stored[0]["messageId"] in later  # sent again by the next page, same messageId
+    tracker.wait_for(lambda t: page.evaluate("localStorage.getItem('tributary_queue')") is None)
+
+
+def test_the_snippet_never_throws_into_the_page(page: Page, tracker, shop):
+    errors = _guard_errors(page)
+    page.goto(shop.url + "/")
+    _wait_events(tracker, lambda ev: ev)
+    page.evaluate("""() => {
+        tributary.track(); tributary.track(42, 'x'); tributary.identify(null);
+        tributary.identify('', {}); tributary.page({}, null);
+        const loop = {}; loop.self = loop; tributary.track('Loop', loop);
+        Object.defineProperty(window, 'localStorage', {get() { throw new Error('blocked'); }});
+        tributary.track('After storage broke', {ok: true}); tributary.flush();
+    }""")
+    events = _wait_events(tracker, lambda ev: any(e.get("event") == "After storage broke"
+                                                  for e in ev))
+    assert not any(e.get("event") == "Loop" for e in events)  # unserialisable: not sent
+    assert errors == []
+    size = SNIPPET.stat().st_size
+    assert size < 10_000, size  # a few KB, served as is
