@@ -3,6 +3,7 @@ URLs for every rule, and a guard that keeps every request on loopback."""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 import socket
@@ -15,6 +16,8 @@ from tests.factories import make_user as _make_user
 from tests.test_integrations_support import make_integration
 from webapp.extensions import db
 from webapp.models import ImportRun, RecurringImport
+from webapp.models.plugins import PluginKey, PluginSource
+from webapp.security import encrypt
 from webapp.services import team
 
 ARG = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
@@ -49,12 +52,20 @@ def make_samples(tag: str, shop_config: dict) -> Samples:
     db.session.add(run)
     target = _make_user(email=f"target-{tag}@example.com", password="x" * 12, is_admin=True)
     credential = team.reset_password(target, {"how": "link"})
+    source = PluginSource(kind="website", name=f"Site {tag}", list_id=lst.id,
+                          allowed_origins=["http://localhost"])
+    db.session.add(source)
+    db.session.flush()
+    db.session.add(PluginKey(source_id=source.id, kind="public", prefix="pk_walk",
+                             digest=hashlib.sha256(f"pk_walk_{tag}".encode()).hexdigest(),
+                             secret_encrypted=encrypt(f"pk_walk_{tag}")))
     db.session.commit()
     return Samples({
         "list_id": lst.id, "contact_id": contact.id, "cycle_id": cycle.id,
         "field_id": field.id, "entry_id": entry.id, "integration_id": integration.id,
         "import_id": imp.id, "run_id": run.id, "user_id": target.id,
-        "provider": "shopify", "token": credential.token, "filename": "favicon.svg",
+        "source_id": source.id, "provider": "shopify", "token": credential.token,
+        "filename": "favicon.svg",
     })
 
 

@@ -61,6 +61,7 @@ ACCESS = {
     "settings.delete_oauth_app": ADMIN,
     "team.index": ADMIN, "team.add": ADMIN, "team.reset": ADMIN, "team.deactivate": ADMIN,
     "team.reactivate": ADMIN, "team.make_admin": ADMIN, "team.remove_admin": ADMIN,
+    "plugin_try.index": MEMBER,
 }
 
 

@@ -6,12 +6,13 @@ kept across pages, sendBeacon on leaving, retries with backoff, and no error in 
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from tests.capture import CaptureServer
 
@@ -211,3 +212,79 @@ def test_the_snippet_never_throws_into_the_page(page: Page, tracker, shop):
     assert errors == []
     size = SNIPPET.stat().st_size
     assert size < 10_000, size  # a few KB, served as is
+
+
+class _TrackingStandIn:
+    """The app with POST /v1/batch answered here (recorded) — the receiving side is tested
+    on its own; this checks what the "try it" page's snippet sends and lists."""
+
+    def __init__(self, app):
+        self.app, self.batches = app, []
+
+    def __call__(self, environ, start_response):
+        if environ["PATH_INFO"] == "/v1/batch" and environ["REQUEST_METHOD"] == "POST":
+            size = int(environ.get("CONTENT_LENGTH") or 0)
+            self.batches.append(json.loads(environ["wsgi.input"].read(size)))
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [b'{"success": true}']
+        return self.app(environ, start_response)
+
+
+@pytest.fixture
+def try_server(app):
+    from werkzeug.serving import make_server
+
+    from webapp.devserver import free_port
+
+    stand_in = _TrackingStandIn(app.wsgi_app)
+    app.wsgi_app = stand_in
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}", stand_in
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def test_try_page_sends_with_the_sources_key_and_lists_what_was_sent(page: Page, try_server,
+                                                                      user):
+    from tests.conftest import PASSWORD
+    from tests.factories import make_list
+    from webapp.extensions import db
+    from webapp.models.plugins import PluginKey, PluginSource
+    from webapp.security import encrypt
+
+    base, stand_in = try_server
+    source = PluginSource(kind="website", name="Our site", list_id=make_list("Site").id,
+                          allowed_origins=[base])
+    db.session.add(source)
+    db.session.flush()
+    db.session.add(PluginKey(source_id=source.id, kind="public", prefix="pk_try",
+                             digest="0" * 64, secret_encrypted=encrypt("pk_try_key")))
+    db.session.commit()
+    errors = _guard_errors(page)
+    page.goto(f"{base}/login")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{base}/plugins/sources/{source.id}/try")
+    log = page.locator("#try-log li")
+    expect(log).to_have_count(1, timeout=10_000)  # the page view of the visit itself
+    expect(log.first).to_contain_text("1 event, accepted: page /plugins/sources/")
+    page.get_by_role("button", name="Add a mug to the cart").click()
+    page.get_by_label("Email").fill("tess@example.com")
+    page.get_by_label("Send me the newsletter").check()
+    page.get_by_role("button", name="Sign up").click()
+    expect(log.first).to_contain_text("track “Form Submitted” with consent; identify "
+                                      "tess@example.com", timeout=10_000)
+    page.get_by_role("button", name="Send a page view").click()
+    expect(log).to_have_count(3, timeout=10_000)
+    events = [e for b in stand_in.batches for e in b["batch"]]
+    assert {b["writeKey"] for b in stand_in.batches} == {"pk_try_key"}
+    assert [e.get("event", e["type"]) for e in events] == [
+        "page", "Product Added", "Form Submitted", "identify", "page"]
+    assert events[1]["properties"]["product_id"] == "demo-mug"
+    assert events[2]["properties"]["consent"] is True
+    assert page.url.endswith("/try")  # the form did not navigate
+    assert errors == []

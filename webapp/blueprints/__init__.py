@@ -31,3 +31,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(team.bp)
     from . import account  # the signed-in user's sessions and password
     app.register_blueprint(account.bp)
+    from ..plugins import try_views  # issue 11: the snippet's "try it" page
+    app.register_blueprint(try_views.bp)
