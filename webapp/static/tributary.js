@@ -191,10 +191,10 @@
     d.addEventListener("visibilitychange", safe(function () {
       if (d.visibilityState === "hidden") beacon();
     }));
-    if (Array.isArray(prior)) prior.forEach(safe(function (call) {
-      if (call && api[call[0]] && call[0] !== "__tributary") api[call[0]].apply(null, call.slice(1));
-    }));
     api.page();
+    if (Array.isArray(prior)) prior.forEach(safe(function (call) {
+      if (call && typeof api[call[0]] === "function") api[call[0]].apply(null, call.slice(1));
+    }));
     if (queue.length) schedule(FLUSH_MS);
   })();
 })(window, document);
