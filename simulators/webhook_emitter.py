@@ -512,7 +512,8 @@ def woo_scenario(name: str, people: list[Person], seed: int = 1) -> list[tuple[s
 
 # --- CLI ------------------------------------------------------------------------------
 
-def _people(count: int, seed: int) -> list[Person]:
+def sample_people(count: int, seed: int) -> list[Person]:
+    """`count` generated people that have an email (the dataset's nasty cases included)."""
     people = [p for p in generate(count * 2 + 10, seed=seed) if p.email]
     return people[:count]
 
@@ -538,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--webhook-id", type=int, default=1, help="WooCommerce webhook id")
     args = parser.parse_args(argv)
 
-    people = _people(max(args.count, 0), args.seed)
+    people = sample_people(max(args.count, 0), args.seed)
     rng = random.Random(args.seed)
     ok = failed = repeated = 0
     if args.provider == "shopify":

@@ -31,9 +31,9 @@ class CaptureServer:
     """Records requests; `answer(captured) -> (status, delay_seconds)` decides the reply.
     `files` maps a path to (content type, bytes) served on GET (the snippet, a page)."""
 
-    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
-    answer: object = None
-    requests: list[Captured] = field(default_factory=list)
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict, repr=False)
+    answer: object = field(default=None, repr=False)
+    requests: list[Captured] = field(default_factory=list, repr=False)
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -56,7 +56,8 @@ class CaptureServer:
             if value:
                 return value
             time.sleep(0.05)
-        raise AssertionError(f"not seen in {timeout} s; got {self.requests!r}")
+        seen = [(r.method, r.path, r.body[:300]) for r in self.requests]
+        raise AssertionError(f"not seen in {timeout} s; got {len(seen)} requests: {seen!r}")
 
     def _cors(self, request: Request, response: Response) -> Response:
         origin = request.headers.get("Origin")

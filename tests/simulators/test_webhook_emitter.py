@@ -245,7 +245,7 @@ def test_cli_delivers_a_scenario(receiver, provider):
     posts = receiver.posts()
     bodies = [r for r in posts if r.body != b"webhook_id=1"]
     expected = len((we.shopify_scenario if provider == "shopify" else we.woo_scenario)(
-        "mixed", we._people(4, 1)))
+        "mixed", we.sample_people(4, 1)))
     assert len(bodies) == 2 * expected  # every delivery, then each once more
     for r in bodies:
         header = "X-Shopify-Hmac-Sha256" if provider == "shopify" else "X-Wc-Webhook-Signature"
