@@ -56,7 +56,8 @@ class CaptureServer:
             if value:
                 return value
             time.sleep(0.05)
-        seen = [(r.method, r.path, r.body[:300]) for r in self.requests]
+        seen = [(r.method, r.path, r.headers.get("Sec-Fetch-Mode"), r.body[:200])
+                for r in self.requests]
         raise AssertionError(f"not seen in {timeout} s; got {len(seen)} requests: {seen!r}")
 
     def _cors(self, request: Request, response: Response) -> Response:

@@ -5,6 +5,7 @@ kept across pages, sendBeacon on leaving, retries with backoff, and no error in 
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -210,8 +211,36 @@ def test_the_snippet_never_throws_into_the_page(page: Page, tracker, shop):
                                                   for e in ev))
     assert not any(e.get("event") == "Loop" for e in events)  # unserialisable: not sent
     assert errors == []
-    size = SNIPPET.stat().st_size
-    assert size < 10_000, size  # a few KB, served as is
+    size, gzipped = SNIPPET.stat().st_size, len(gzip.compress(SNIPPET.read_bytes()))
+    assert size < 12_000 and gzipped < 5_000, (size, gzipped)  # a few KB, served as is
+
+
+def test_oversized_events_are_dropped_and_a_dead_server_is_given_up_on(page: Page, tracker,
+                                                                        shop):
+    tracker.answer = lambda c: (503, 0.0)
+    page.clock.install()
+    page.goto(shop.url + "/")
+    page.evaluate("""() => {
+        tributary.track('Too big', {blob: 'x'.repeat(40000)});
+        tributary.track('Fits', {blob: 'y'.repeat(20000)});
+        tributary.track('Also fits', {blob: 'z'.repeat(20000)});
+        tributary.track('Third', {blob: 'w'.repeat(20000)});
+    }""")
+    for _ in range(12):  # timers run ahead on the page's clock; the sends themselves are real
+        before = len(tracker.posts("/v1/batch"))
+        page.clock.run_for(61_000)
+        deadline = time.monotonic() + 1.5
+        while len(tracker.posts("/v1/batch")) == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # let the answer reach the page before the clock moves again
+    batches = [r.json()["batch"] for r in tracker.posts("/v1/batch")]
+    assert len(batches) == 8  # MAX_TRIES: then this page stops; the queue waits in storage
+    names = [e.get("event") or e["type"] for e in batches[0]]
+    assert names == ["page", "Fits", "Also fits"]  # under fetch keepalive's 64 KB
+    assert all(len(tracker.posts("/v1/batch")[i].body) < 64_000 for i in range(8))
+    stored = json.loads(page.evaluate("localStorage.getItem('tributary_queue')"))
+    assert [e.get("event") or e["type"] for e in stored] == ["page", "Fits", "Also fits",
+                                                               "Third"]
 
 
 class _TrackingStandIn:

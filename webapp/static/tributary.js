@@ -6,14 +6,15 @@
 (function (w, d) {
   "use strict";
   var VERSION = "1.0.0", QKEY = "tributary_queue", AKEY = "tributary_aid";
-  var MAX_QUEUE = 100, BATCH = 20, FLUSH_MS = 2000, MAX_AGE_MS = 6 * 864e5;
+  var MAX_QUEUE = 100, BATCH = 20, FLUSH_MS = 2000, MAX_AGE_MS = 6 * 864e5, MAX_TRIES = 8;
+  var MAX_EVENT = 32000, MAX_BODY = 60000;  // the server's limit; fetch keepalive's 64 KB
   var prior = w.tributary;
   if (prior && prior.__tributary) return;  // installed twice: keep the first
   var tag = d.currentScript || d.querySelector("script[data-key][src*='tributary.js']");
   var key = tag && tag.getAttribute("data-key") || "";
   var host = (tag && (tag.getAttribute("data-host") || new URL(tag.src, location.href).origin)
     || "").replace(/\/+$/, "");
-  var queue = [], inflight = {}, timer = 0, sending = false, failures = 0, retryAt = 0, aid = "";
+  var queue = [], tried = {}, timer = 0, sending = false, failures = 0, retryAt = 0, aid = "";
 
   function safe(fn) {
     return function () {
@@ -73,7 +74,8 @@
       }
     };
     for (var k in fields) if (fields[k] !== undefined) event[k] = fields[k];
-    JSON.stringify(event);  // throws (and the event is dropped) when it cannot be sent
+    // Throws (and the event is dropped) when it cannot be sent; too big is dropped too.
+    if (JSON.stringify(event).length > MAX_EVENT) return;
     queue.push(event);
     if (queue.length > MAX_QUEUE) queue.splice(0, queue.length - MAX_QUEUE);
     persist();
@@ -85,6 +87,15 @@
   function body(events) {
     return JSON.stringify({ batch: events, writeKey: key, sentAt: new Date().toISOString() });
   }
+  function take(events) {  // the next batch: at most BATCH events and MAX_BODY characters
+    var out = [], size = 200;
+    for (var i = 0; i < events.length && out.length < BATCH; i++) {
+      size += JSON.stringify(events[i]).length + 1;
+      if (out.length && size > MAX_BODY) break;
+      out.push(events[i]);
+    }
+    return out;
+  }
   function drop(events) {
     var ids = {};
     events.forEach(function (e) { ids[e.messageId] = 1; });
@@ -94,16 +105,22 @@
 
   // fetch with keepalive (it survives navigation); a CORS-simple text/plain body, so no
   // preflight. Server errors and network failures are retried with backoff; a 4xx is final.
+  // After MAX_TRIES failures in a row this page stops; the queue waits for the next page.
   function flush() {
-    if (!queue.length || !host || !key || sending) return;  // a send in flight reschedules
+    if (!queue.length || !host || !key || sending || failures >= MAX_TRIES) return;
+    if (typeof w.fetch !== "function") { beacon(); return; }
     if (Date.now() < retryAt) { schedule(retryAt - Date.now()); return; }
-    var events = queue.slice(0, BATCH);
+    var events = take(queue);
     sending = true;
-    events.forEach(function (e) { inflight[e.messageId] = 1; });
-    fetch(host + "/v1/batch", {
-      method: "POST", body: body(events), keepalive: true, credentials: "omit", mode: "cors",
-      headers: { "Content-Type": "text/plain;charset=UTF-8" }
-    }).then(function (r) {
+    events.forEach(function (e) { tried[e.messageId] = 1; });
+    var sent;
+    try {
+      sent = w.fetch(host + "/v1/batch", {
+        method: "POST", body: body(events), keepalive: true, credentials: "omit", mode: "cors",
+        headers: { "Content-Type": "text/plain;charset=UTF-8" }
+      });
+    } catch (e) { sent = Promise.reject(e); }
+    sent.then(function (r) {
       if (r.ok || (r.status >= 400 && r.status < 500 && r.status !== 408 && r.status !== 429)) {
         drop(events); failures = 0; retryAt = 0;
         announce(events, r.ok ? "sent" : "refused");
@@ -114,18 +131,18 @@
       announce(events, "retrying");
     }).then(function () {
       sending = false;
-      inflight = {};
-      if (queue.length) schedule(retryAt ? retryAt - Date.now() : 0);
+      if (queue.length && failures < MAX_TRIES) schedule(retryAt ? retryAt - Date.now() : 0);
     });
   }
 
   // The page is going away: hand what is queued to sendBeacon (text/plain, no preflight).
-  // What the browser refuses stays in storage for the next page of this site; a batch
-  // already in flight with keepalive is left to finish.
+  // Events already handed to a keepalive fetch are left to it (the browser may cut its
+  // answer short as the page goes): unacknowledged, they stay stored for the next page.
+  // What sendBeacon refuses stays stored too.
   function beacon() {
     if (!host || !key || !navigator.sendBeacon) return;
     for (;;) {
-      var events = queue.filter(function (e) { return !inflight[e.messageId]; }).slice(0, BATCH);
+      var events = take(queue.filter(function (e) { return !tried[e.messageId]; }));
       if (!events.length) break;
       var ok = navigator.sendBeacon(host + "/v1/batch",
         new Blob([body(events)], { type: "text/plain;charset=UTF-8" }));
