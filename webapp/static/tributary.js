@@ -11,9 +11,10 @@
   var prior = w.tributary;
   if (prior && prior.__tributary) return;  // installed twice: keep the first
   var tag = d.currentScript || d.querySelector("script[data-key][src*='tributary.js']");
-  var key = tag && tag.getAttribute("data-key") || "";
-  var host = (tag && (tag.getAttribute("data-host") || new URL(tag.src, location.href).origin)
-    || "").replace(/\/+$/, "");
+  var key = tag && tag.getAttribute("data-key") || "", host = "";
+  try { host = tag.getAttribute("data-host") || new URL(tag.src, location.href).origin; }
+  catch (e) { host = ""; }
+  host = host.replace(/\/+$/, "");
   var queue = [], tried = {}, timer = 0, sending = false, failures = 0, retryAt = 0, aid = "";
 
   function safe(fn) {
@@ -26,9 +27,16 @@
     catch (e) { return false; }
   }
   function load(k) { try { return w.localStorage.getItem(k); } catch (e) { return null; } }
-  function cookie(k) {
-    var m = d.cookie.match(new RegExp("(?:^|; )" + k + "=([^;]*)"));
-    return m ? decodeURIComponent(m[1]) : null;
+  function cookie(k, v) {  // read, or write when v is given; sandboxed frames refuse both
+    try {
+      if (v !== undefined) {
+        d.cookie = k + "=" + encodeURIComponent(v) + "; path=/; max-age=31536000; SameSite=Lax"
+          + (location.protocol === "https:" ? "; Secure" : "");
+        return v;
+      }
+      var m = d.cookie.match(new RegExp("(?:^|; )" + k + "=([^;]*)"));
+      return m ? decodeURIComponent(m[1]) : null;
+    } catch (e) { return null; }
   }
   function uuid() {
     var c = w.crypto;
@@ -44,8 +52,7 @@
     if (aid) return aid;
     aid = load(AKEY) || cookie(AKEY) || uuid();
     store(AKEY, aid);  // first-party storage; the cookie covers browsers that refuse it
-    d.cookie = AKEY + "=" + encodeURIComponent(aid) + "; path=/; max-age=31536000; SameSite=Lax"
-      + (location.protocol === "https:" ? "; Secure" : "");
+    cookie(AKEY, aid);
     return aid;
   }
   function obj(v) { return v && typeof v === "object" && !Array.isArray(v) ? v : {}; }
