@@ -5,6 +5,7 @@ each provider and the login. Ctrl+C stops everything.
 
 Ports and sizes come from the environment: TRIBUTARY_PORT (web, 5000),
 TRIBUTARY_DEMO_<PROVIDER>_PORT (8101 Shopify, 8102 Zoho, 8103 Magento, 8104 Salesforce),
+TRIBUTARY_DEMO_SHOP_PORT (8105, the demo shop carrying the browser snippet),
 TRIBUTARY_DEMO_PEOPLE (3000). The demo database (instance/demo.sqlite) starts empty each
 time unless TRIBUTARY_DEMO_KEEP=1 or TRIBUTARY_DATABASE_URL names another database.
 """
@@ -16,7 +17,9 @@ import os
 import secrets
 import signal
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +28,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from devrun import Stack, _interrupt  # noqa: E402
 
+from simulators import demo_shop, webhook_emitter  # noqa: E402
 from simulators.dataset import generate  # noqa: E402
 from simulators.server import serve  # noqa: E402
 from webapp.devserver import port_is_free  # noqa: E402
@@ -32,6 +36,7 @@ from webapp.devserver import port_is_free  # noqa: E402
 DEMO_USER = "demo@example.com"
 SIM_PORTS = {"shopify": 8101, "zoho": 8102, "magento": 8103, "salesforce": 8104}
 SEEDS = {"shopify": 11, "zoho": 12, "magento": 13, "salesforce": 14}
+SHOP_PORT = 8105
 READY = "Tributary demo is ready at"
 LOG_DIR = Path(os.environ.get("TRIBUTARY_DEMO_LOG_DIR") or ROOT / "instance" / "demo-logs")
 
@@ -102,7 +107,81 @@ def seed_workspace(sims: dict[str, tuple]) -> str:
     return password
 
 
-def instructions(web: str, sims: dict[str, tuple], password: str, people: int) -> str:
+def start_demo_shop(app_url: str):
+    """The demo shop on its port, its pages loading the snippet from the app; keys come
+    later (connect_plugin_demo), until then its pages say they are not connected."""
+    port = _port("shop", SHOP_PORT)
+    if not port_is_free(port):
+        raise SystemExit(f"Port {port} for the demo shop is taken; set "
+                         "TRIBUTARY_DEMO_SHOP_PORT to a free port.")
+    return demo_shop.start(app_url.rstrip("/"), port=port)
+
+
+@dataclass
+class DemoPluginKeys:
+    """What the demo's plugin sources gave: the website source's public and server keys,
+    and each store source's delivery URL with the secret its webhooks are signed with."""
+
+    public_key: str = ""
+    server_key: str = ""
+    shopify_url: str = ""
+    shopify_secret: str = ""
+    woocommerce_url: str = ""
+    woocommerce_secret: str = ""
+
+
+def create_demo_plugin_sources(app_url: str, shop_url: str,
+                               shopify_secret: str) -> DemoPluginKeys | None:
+    """LEAD, AT MERGE: create the demo's plugin sources with the receive side's services
+    (webapp.plugins.sources / keys) and return their keys: a "Website" source on the
+    Newsletter list whose allowed origins hold `shop_url` (and `app_url`, for the try-it
+    page), a WooCommerce source, and a Shopify source for the Shopify simulator's
+    integration when one is connected (signed with `shopify_secret`, the OAuth app's).
+    None until then: the shop runs unconnected and no webhooks are emitted."""
+    return None
+
+
+def connect_plugin_demo(shop, app_url: str, keys: DemoPluginKeys, people: int = 3,
+                        every: float = 20.0, stop: threading.Event | None = None):
+    """Point the demo shop at the website source's keys and start a thread that sends
+    store webhooks (a few sign-ups, carts and orders) to each store source now and then
+    every `every` seconds, so a newcomer sees events arrive within a minute."""
+    shop.configure(app_url, keys.public_key, keys.server_key)
+    stop = stop or threading.Event()
+
+    def emit() -> None:
+        woo = None
+        if keys.woocommerce_url:
+            woo = webhook_emitter.WooCommerceEmitter(keys.woocommerce_url,
+                                                     keys.woocommerce_secret, webhook_id=1)
+            woo.ping()
+        shopify = (webhook_emitter.ShopifyEmitter(keys.shopify_url, keys.shopify_secret,
+                                                  time_factor=0.01, sleep=stop.wait)
+                   if keys.shopify_url else None)
+        round_ = 0
+        while not stop.is_set():
+            pool = webhook_emitter.sample_people(people * (round_ + 1), seed=21)[-people:]
+            sends = []
+            if woo is not None:
+                sends += [(woo, t, p) for t, p in webhook_emitter.woo_scenario("mixed", pool,
+                                                                                round_)]
+            if shopify is not None:
+                sends += [(shopify, t, p) for t, p in webhook_emitter.shopify_scenario(
+                    "mixed", pool, round_)]
+            for emitter, topic, payload in sends:
+                if stop.is_set():
+                    return
+                emitter.send(topic, payload)
+            round_ += 1
+            stop.wait(every)
+
+    thread = threading.Thread(target=emit, daemon=True, name="demo-webhooks")
+    thread.start()
+    return stop, thread
+
+
+def instructions(web: str, sims: dict[str, tuple], password: str, people: int,
+                 shop_url: str = "", shop_connected: bool = False) -> str:
     shopify, zoho, magento, salesforce = (sims[n] for n in SIM_PORTS)
     shop_token = shopify[1].state.issue_tokens(expiring=False)["access_token"]
     mag = magento[1].state
@@ -146,6 +225,11 @@ def instructions(web: str, sims: dict[str, tuple], password: str, people: int) -
         "After connecting: set up the import for a list, assign the fields, Import; watch the",
         "progress on the integration's page and the figures under Import statistics.",
         "",
+        f"  Demo shop ({shop_url}): pages carrying the browser snippet; sign up, add to",
+        "    cart and order there, then see the events in the plugin source's event log.",
+        *(["    (Not connected to a plugin source yet: its pages send nothing.)"]
+          if not shop_connected else []),
+        "",
         f"Logs of the worker, the scheduler and the web app: {LOG_DIR}",
         "Press Ctrl+C to stop.",
         "",
@@ -165,18 +249,27 @@ def main() -> int:
     prepare_database(env)
     stack = Stack(env, "127.0.0.1", web_port)
     sims: dict[str, tuple] = {}
+    shop = None
+    emitting = threading.Event()
     try:
         started = time.monotonic()
         sims = start_simulators(people)
         for name, (running, _app, _cfg) in sims.items():
             print(f"{name} simulator on {running.url}", flush=True)
+        shop = start_demo_shop(stack.url)
+        print(f"demo shop on {shop[0].url}", flush=True)
         stack.start_redis(ROOT / "instance" / "redis-demo")
         stack.flask("db", "upgrade", capture=True)
         os.environ.update({k: v for k, v in env.items() if k.startswith("TRIBUTARY_")})
         password = seed_workspace(sims)
         stack.start_services(log_dir=LOG_DIR)
         stack.wait_ready()
-        print(instructions(stack.url, sims, password, people), flush=True)
+        keys = create_demo_plugin_sources(stack.url, shop[0].url,
+                                          sims["shopify"][1].state.client_secret)
+        if keys is not None:
+            connect_plugin_demo(shop[1], stack.url, keys, stop=emitting)
+        print(instructions(stack.url, sims, password, people, shop[0].url, keys is not None),
+              flush=True)
         print(f"(ready in {time.monotonic() - started:.1f} s)", flush=True)
         while stack.alive():
             time.sleep(0.5)
@@ -186,9 +279,13 @@ def main() -> int:
         print("\nStopping the demo…", flush=True)
         return 0
     finally:
+        emitting.set()
         stack.stop()
         for running, _app, _cfg in sims.values():
             running.stop()
+        if shop is not None:
+            shop[1].close()
+            shop[0].stop()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from tests.factories import make_user as _make_user
 from tests.test_integrations_support import make_integration
 from webapp.extensions import db
 from webapp.models import ImportRun, RecurringImport
+from webapp.models.plugins import PluginSource
 from webapp.services import team
 
 ARG = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
@@ -50,7 +51,6 @@ def make_samples(tag: str, shop_config: dict) -> Samples:
     target = _make_user(email=f"target-{tag}@example.com", password="x" * 12, is_admin=True)
     credential = team.reset_password(target, {"how": "link"})
     db.session.commit()
-    from webapp.models.plugins import PluginSource
     from webapp.plugins import keys as plugin_keys
 
     plugin = PluginSource(kind="website", name=f"Site {tag}", list_id=lst.id,

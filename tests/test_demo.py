@@ -31,6 +31,7 @@ def _answers(url: str) -> int:
 
 def test_demo_starts_answers_and_stops_everything_on_ctrl_c(tmp_path):
     ports = {name: free_port() for name in PROVIDERS}
+    shop_port = free_port()
     web = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIBUTARY_")}
     env.update({
@@ -43,6 +44,7 @@ def test_demo_starts_answers_and_stops_everything_on_ctrl_c(tmp_path):
         "TRIBUTARY_WEB_WORKERS": "1",
         "PYTHONUNBUFFERED": "1",
         **{f"TRIBUTARY_DEMO_{name.upper()}_PORT": str(port) for name, port in ports.items()},
+        "TRIBUTARY_DEMO_SHOP_PORT": str(shop_port),
     })
     proc = subprocess.Popen([sys.executable, "scripts/demo.py"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -69,6 +71,8 @@ def test_demo_starts_answers_and_stops_everything_on_ctrl_c(tmp_path):
         assert _answers(f"http://127.0.0.1:{web}/login") == 200
         for name, port in ports.items():
             assert _answers(f"http://127.0.0.1:{port}/") < 500, name
+        assert f"Demo shop (http://127.0.0.1:{shop_port})" in output
+        assert _answers(f"http://127.0.0.1:{shop_port}/") == 200
 
         family = psutil.Process(proc.pid).children(recursive=True)
         names = " ".join(" ".join(p.cmdline()) for p in family)

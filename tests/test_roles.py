@@ -65,12 +65,13 @@ ACCESS = {
     "plugin_log.export_contact": MEMBER, "plugin_log.erase_contact": MEMBER,
     "team.index": ADMIN, "team.add": ADMIN, "team.reset": ADMIN, "team.deactivate": ADMIN,
     "team.reactivate": ADMIN, "team.make_admin": ADMIN, "team.remove_admin": ADMIN,
-    # Plugin imports (issue 11): receivers authenticate by key or signature, not sign-in.
+    # Plugin imports: receivers authenticate by key or signature, not sign-in.
     "receivers.shopify": PUBLIC, "receivers.woocommerce": PUBLIC, "receivers.batch": PUBLIC,
     "receivers.identify": PUBLIC, "receivers.track": PUBLIC, "receivers.page": PUBLIC,
     "plugins.new": MEMBER, "plugins.show": MEMBER, "plugins.save": MEMBER,
     "plugins.enable": MEMBER, "plugins.disable": MEMBER, "plugins.rotate": MEMBER,
     "plugins.revoke": MEMBER,
+    "plugin_try.index": MEMBER,
 }
 
 

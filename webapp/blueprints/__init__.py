@@ -38,3 +38,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(views.bp)
     from ..plugins import log_views  # the plugin event log and privacy actions
     app.register_blueprint(log_views.bp)
+    from ..plugins import try_views  # the snippet's "try it" page
+    app.register_blueprint(try_views.bp)
