@@ -74,6 +74,36 @@ def sweep_imports() -> dict:
         return sweep()
 
 
+# --------------------------------------------------------------- e-commerce (issue 12)
+
+
+def sweep_abandoned_carts() -> dict:
+    """Periodic: mark carts abandoned once their shop's delay passed (and lost later)."""
+    with app_context():
+        from .commerce.carts import sweep
+
+        try:
+            result = sweep()
+            db.session.commit()
+            return result
+        finally:
+            db.session.remove()
+
+
+def rebuild_recommendations() -> dict:
+    """Periodic: recompute the co-purchase pairs and the popular products."""
+    with app_context():
+        from .commerce.recommend import rebuild
+
+        try:
+            result = rebuild()
+            db.session.commit()
+            return result
+        finally:
+            db.session.remove()
+
+
 # The only functions a Tributary worker runs; any other job is failed without being imported.
-JOB_FUNCTIONS = (record_tick, ping, run_import, dispatch_imports, sweep_imports)
+JOB_FUNCTIONS = (record_tick, ping, run_import, dispatch_imports, sweep_imports,
+                 sweep_abandoned_carts, rebuild_recommendations)
 ALLOWED_JOBS: frozenset[str] = frozenset(f"{f.__module__}.{f.__name__}" for f in JOB_FUNCTIONS)

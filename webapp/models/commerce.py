@@ -120,6 +120,24 @@ class Order(db.Model):
     backfill: Mapped[bool] = mapped_column(default=False)
     event_id: Mapped[int | None] = mapped_column(BigId)  # the plugin event that made it
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Lifecycle facts kept apart so any arrival order gives the same status (000e).
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # person erased
+
+
+class OrderRefund(db.Model):
+    """One refund of an order, keyed by the provider's refund id (or the event's key), so a
+    replayed refund never counts twice; `amount` None means "the whole order"."""
+
+    __tablename__ = "order_refunds"
+    __table_args__ = (UniqueConstraint("order_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OrderLine(db.Model):
@@ -187,6 +205,9 @@ class CartLine(db.Model):
     title: Mapped[str] = mapped_column(String(300), default="")
     quantity: Mapped[int] = mapped_column(default=1)
     price: Mapped[Decimal] = mapped_column(Money, default=0)
+    # Last event that set this line; quantity 0 is a removal kept so a late older
+    # "added" cannot bring the line back (000e).
+    source_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ProductPair(db.Model):
@@ -266,6 +287,7 @@ class PageVisit(db.Model):
     __table_args__ = (
         Index("ix_page_visits_contact_id_visited_at", "contact_id", "visited_at"),
         Index("ix_page_visits_visited_at", "visited_at"),
+        Index("ix_page_visits_event_id", "event_id", unique=True),  # replay-safe (000e)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -277,3 +299,19 @@ class PageVisit(db.Model):
     url: Mapped[str] = mapped_column(String(2000))
     visited_at: Mapped[datetime] = mapped_column(UTCDateTime)
     event_id: Mapped[int | None] = mapped_column(BigId)
+
+
+class WorkspaceApiKey(db.Model):
+    """A server key of the workspace for the JSON API (recommendations for the sending
+    system): stored as a SHA-256 digest, shown once when issued."""
+
+    __tablename__ = "workspace_api_keys"
+    __table_args__ = (Index("ix_workspace_api_keys_digest", "digest", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    prefix: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
