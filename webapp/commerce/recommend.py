@@ -24,6 +24,9 @@ from ..models.base import utcnow
 COUNTED = ("paid", "partially_refunded")  # orders that say "these were bought together"
 NEIGHBOURS = 30  # pairs kept per product
 SHRINK = 3.0  # c / (c + SHRINK): one shared order is weak evidence, thirty is strong
+MIN_TOGETHER = 2  # a pair seen in one order is chance
+MIN_LIFT = 1.5  # bought together half again as often as chance would have it ...
+MIN_Z = 3.0  # ... and by more than chance's spread (Poisson: 3 standard deviations)
 POPULAR_DAYS = 90
 POPULAR_KEPT = 200
 MAX_BASKET = 50  # a larger order is a bulk purchase, not evidence of affinity
@@ -73,16 +76,32 @@ def compute_pairs() -> tuple[dict[int, list[tuple[int, int, float]]], Counter]:
     """Per product, its NEIGHBOURS best (other, shared orders, score), and order counts."""
     single: Counter = Counter()
     pairs: Counter = Counter()
+    slots: Counter = Counter()  # per product, the pairs it took part in
+    total_slots = 0
     for basket in _baskets():
         if len(basket) > MAX_BASKET:
             continue
         single.update(basket)
+        for item in basket:
+            slots[item] += len(basket) - 1
+        total_slots += len(basket) * (len(basket) - 1)
         ordered = sorted(basket)
         for i, a in enumerate(ordered):
             for b in ordered[i + 1:]:
                 pairs[(a, b)] += 1
     neighbours: dict[int, list[tuple[int, int, float]]] = defaultdict(list)
+    # Among this many pairs some rare ones meet twice by chance: ask for a Poisson tail
+    # probability below 5 % over all of them (Bonferroni).
+    log_alpha = math.log(0.05 / max(1, len(pairs)))
     for (a, b), c in pairs.items():
+        # Chance co-occurrence given how often each sits in a basket with others (big
+        # baskets pair everything with everything, so plain counts would overstate).
+        expected = slots[a] * slots[b] / total_slots
+        if c < MIN_TOGETHER or c < MIN_LIFT * expected or (
+                c - expected < MIN_Z * math.sqrt(expected)):
+            continue  # no more often together than two best-sellers by chance
+        if c * math.log(expected) - expected - math.lgamma(c + 1) > log_alpha:
+            continue  # two rare products that met a few times: could be chance
         score = c / math.sqrt(single[a] * single[b]) * (c / (c + SHRINK))
         neighbours[a].append((b, c, score))
         neighbours[b].append((a, c, score))

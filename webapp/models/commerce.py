@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -142,7 +143,10 @@ class OrderRefund(db.Model):
 
 class OrderLine(db.Model):
     __tablename__ = "order_lines"
-    __table_args__ = (Index("ix_order_lines_product_id", "product_id"),)
+    __table_args__ = (
+        Index("ix_order_lines_product_id", "product_id"),
+        Index("ix_order_lines_order_id", "order_id"),  # an order's lines, cascades (000e)
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
@@ -218,6 +222,10 @@ class ProductPair(db.Model):
     __table_args__ = (
         UniqueConstraint("product_id", "other_id"),
         Index("ix_product_pairs_product_id_score", "product_id", "score"),
+        # The popular-products list kept on the diagonal (product_id = other_id) (000e).
+        Index("ix_product_pairs_popular", "score",
+              sqlite_where=text("product_id = other_id"),
+              postgresql_where=text("product_id = other_id")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
