@@ -1,5 +1,6 @@
 """E-commerce benchmarks: recommendation quality and speed on a generated order history
-(planted co-purchase pairs plus popularity-skewed noise; see `generate`), and the abandoned-cart sweep.
+(planted co-purchase pairs plus popularity-skewed noise; see `generate`), and the
+abandoned-cart sweep.
 
     .venv/bin/python bench/run.py commerce [--orders 100000] [--products 5000] [--sample 2000]
                                            [--carts 100000] [--db URL]

@@ -61,6 +61,9 @@ ACCESS = {
     "settings.delete_oauth_app": ADMIN,
     "team.index": ADMIN, "team.add": ADMIN, "team.reset": ADMIN, "team.deactivate": ADMIN,
     "team.reactivate": ADMIN, "team.make_admin": ADMIN, "team.remove_admin": ADMIN,
+    "commerce.dashboard": MEMBER, "commerce.products": MEMBER, "commerce.orders": MEMBER,
+    "commerce.carts": MEMBER, "commerce.api_keys": ADMIN, "commerce.revoke_api_key": ADMIN,
+    "commerce_api.recommendations": PUBLIC,
 }
 
 
@@ -112,6 +115,7 @@ EXPECTED = {
     ("imports_setup.start", "POST"): 422,  # nothing mapped yet
     ("account.change_password", "POST"): 422,  # no current password given
     ("contacts.resubscribe", "POST"): 422,  # no written evidence of consent given
+    ("commerce_api.recommendations", "GET"): 401,  # no workspace API key sent
 }
 
 

@@ -31,3 +31,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(team.bp)
     from . import account  # the signed-in user's sessions and password
     app.register_blueprint(account.bp)
+    from ..commerce import api as commerce_api  # issue 12: the shop pages and JSON API
+    from ..commerce import views as commerce_views
+    app.register_blueprint(commerce_views.bp)
+    app.register_blueprint(commerce_api.bp)
