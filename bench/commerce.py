@@ -3,20 +3,20 @@
 abandoned-cart sweep.
 
     .venv/bin/python bench/run.py commerce [--orders 100000] [--products 5000] [--sample 2000]
-                                           [--carts 100000] [--db URL]
+                                           [--carts 100000] [--pg]
 
 Quality: each customer's last order is held out; the model is built on the rest; hit rate
 at 10 = share of customers whose held-out order holds one of their 10 recommendations,
 against the popularity baseline (the 10 most-bought products they do not have). Goals:
 ≥ 1.2× the baseline, ≥ 90 % of planted pairs in each other's top 10, build ≤ 60 s, lookup
-≤ 50 ms; sweep over 100,000 open carts ≤ 2 s. SQLite by default; --db (or
-TRIBUTARY_BENCH_DATABASE_URL) for an empty PostgreSQL database (its schema is dropped).
+≤ 50 ms; sweep over 100,000 open carts ≤ 2 s. SQLite by default; `--pg` with
+TRIBUTARY_BENCH_DATABASE_URL (a role that may create databases) measures PostgreSQL in a
+fresh `tributary_bench_commerce` database, dropped after.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -33,16 +33,9 @@ sys.path.insert(0, str(ROOT))
 def _app(url: str):
     from cryptography.fernet import Fernet
     from flask_migrate import upgrade
-    from sqlalchemy import create_engine, text
 
     from webapp import create_app
 
-    if url.startswith("postgresql"):
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
     app = create_app({"DATABASE_URL": url, "ENV": "test", "SECRET_KEY": "bench",
                       "ENCRYPTION_KEY": Fernet.generate_key().decode(),
                       "REDIS_URL": "redis://127.0.0.1:1/0"})
@@ -221,10 +214,24 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--sample", type=int, default=2_000)
     parser.add_argument("--carts", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--db", default=os.environ.get("TRIBUTARY_BENCH_DATABASE_URL"))
+    parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
     args = parser.parse_args(argv)
+    from bench.imports import PG_HELP, create_database, drop_database, pg_admin_url
+
+    admin = pg_admin_url()
+    if args.pg and not admin:
+        print(PG_HELP)
+        return
     tmp = tempfile.mkdtemp(prefix="bench-commerce-")
-    url = args.db or f"sqlite:///{tmp}/bench.sqlite"
+    url = create_database(admin, "commerce") if args.pg else f"sqlite:///{tmp}/bench.sqlite"
+    try:
+        _run(args, url)
+    finally:
+        if args.pg:
+            drop_database(admin, url)
+
+
+def _run(args, url: str) -> None:
     app = _app(url)
     rng = random.Random(args.seed)
     with app.app_context():
