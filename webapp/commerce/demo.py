@@ -18,7 +18,8 @@ from . import carts, recommend
 from .ingest import apply_events
 
 CATALOGUE = [
-    ("tent", "Two-person tent", "Camping", "189.00"), ("pegs", "Tent pegs (20)", "Camping", "12.00"),
+    ("tent", "Two-person tent", "Camping", "189.00"),
+    ("pegs", "Tent pegs (20)", "Camping", "12.00"),
     ("mat", "Sleeping mat", "Camping", "45.00"), ("bag", "Sleeping bag", "Camping", "95.00"),
     ("stove", "Camping stove", "Cooking", "59.00"), ("gas", "Gas canister", "Cooking", "7.50"),
     ("mug", "Enamel mug", "Cooking", "9.00"), ("lamp", "Head lamp", "Light", "29.00"),
