@@ -127,3 +127,20 @@ def test_activity_after_abandonment_reopens_and_lost_after_a_week():
     assert _cart().status == "abandoned"
     _sweep(T0 + minutes(131 + 7 * 24 * 60))
     assert _cart().status == "lost"
+
+
+def test_the_sweep_and_the_rebuild_are_allow_listed_periodic_jobs():
+    from webapp import jobs
+    from webapp.background import PERIODIC
+    from webapp.models.base import utcnow
+
+    specs = {spec.func: spec for spec in PERIODIC}
+    assert specs["webapp.jobs.sweep_abandoned_carts"].interval <= 60
+    assert "webapp.jobs.rebuild_recommendations" in specs
+    assert {"webapp.jobs.sweep_abandoned_carts",
+            "webapp.jobs.rebuild_recommendations"} <= jobs.ALLOWED_JOBS
+    source, ann = make_source(), contact()
+    apply([_add(source, utcnow() - minutes(62), ann)])
+    assert jobs.sweep_abandoned_carts() == {"abandoned": 1, "lost": 0}
+    assert _cart().status == "abandoned"
+    assert jobs.rebuild_recommendations()["pairs"] == 0  # no paid orders yet
