@@ -88,9 +88,9 @@ def write_carts(shops: dict[int, int], products: dict, parsed) -> set[int]:
         row.last_activity_at = max(row.last_activity_at, m.last)
         if snapshot_ts and (row.source_updated_at is None or snapshot_ts > row.source_updated_at):
             row.source_updated_at = snapshot_ts
-    for part in _chunks(new_rows):
-        db.session.execute(dialect_insert(Cart).values(part).on_conflict_do_nothing(
-            index_elements=["shop_id", "external_id"]))
+    if new_rows:
+        db.session.execute(dialect_insert(Cart).on_conflict_do_nothing(
+            index_elements=["shop_id", "external_id"]), new_rows)
     db.session.flush()
     ids = {}
     for part in _chunks(merged):

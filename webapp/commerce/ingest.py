@@ -33,9 +33,10 @@ CHUNK = 500
 
 
 def dialect_insert(model):
-    """INSERT with ON CONFLICT support for the session's database."""
+    """INSERT … ON CONFLICT for the session's database, on the model's table (Core: run
+    with a list of rows, it is compiled once and sent as multi-row batches)."""
     name = db.session.get_bind().dialect.name
-    return (postgresql.insert if name == "postgresql" else sqlite.insert)(model)
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(model.__table__)
 
 
 def chunks(rows: list, size: int = CHUNK):
@@ -70,8 +71,8 @@ def ensure_shops(source_ids: set[int]) -> dict[int, int]:
                  "abandon_after_minutes": 60, "domain": "", "created_at": utcnow()}
                 for sid in missing if sid in names]
         if rows:
-            db.session.execute(dialect_insert(Shop).values(rows)
-                               .on_conflict_do_nothing(index_elements=["source_id"]))
+            db.session.execute(dialect_insert(Shop).on_conflict_do_nothing(
+                index_elements=["source_id"]), rows)
         found.update(db.session.execute(
             select(Shop.source_id, Shop.id).where(Shop.source_id.in_(missing))).all())
     return found
@@ -110,8 +111,8 @@ def write_products(shops: dict[int, int], parsed) -> dict[tuple[int, str], int]:
         "available": True if f.available is None else f.available, "stub": f.stub,
         "source_updated_at": f.ts, "created_at": now, "updated_at": now,
     } for (shop_id, ext), f in sorted(best.items())]
-    for part in chunks(rows):
-        stmt = dialect_insert(Product).values(part)
+    if rows:
+        stmt = dialect_insert(Product)
         ex = stmt.excluded
         newer = or_(Product.source_updated_at.is_(None),
                     ex.source_updated_at > Product.source_updated_at,
@@ -130,15 +131,15 @@ def write_products(shops: dict[int, int], parsed) -> dict[tuple[int, str], int]:
                   "source_updated_at": ex.source_updated_at, "updated_at": ex.updated_at},
             where=applies,
         )
-        db.session.execute(stmt)
+        db.session.execute(stmt, rows)
     ids = _product_ids(list(best))
     vrows = [{"product_id": ids[(s, p)], "external_id": v, "sku": f.sku,
               "title": f.variant_title, "price": f.price,
               "available": True if f.available is None else f.available,
               "source_updated_at": f.ts}
              for (s, p, v), f in sorted(variants.items()) if (s, p) in ids]
-    for part in chunks(vrows):
-        stmt = dialect_insert(ProductVariant).values(part)
+    if vrows:
+        stmt = dialect_insert(ProductVariant)
         ex = stmt.excluded
         stmt = stmt.on_conflict_do_update(
             index_elements=["product_id", "external_id"],
@@ -147,7 +148,7 @@ def write_products(shops: dict[int, int], parsed) -> dict[tuple[int, str], int]:
             where=or_(ProductVariant.source_updated_at.is_(None),
                       ex.source_updated_at > ProductVariant.source_updated_at),
         )
-        db.session.execute(stmt)
+        db.session.execute(stmt, vrows)
     return ids
 
 
@@ -238,9 +239,9 @@ def write_orders(shops: dict[int, int], products: dict, parsed,
             values["cancelled_at"] = new_cancelled
         if values:
             updates.append((oid, values))
-    for part in chunks(inserts):
-        db.session.execute(dialect_insert(Order).values(part).on_conflict_do_nothing(
-            index_elements=["shop_id", "external_id"]))
+    if inserts:
+        db.session.execute(dialect_insert(Order).on_conflict_do_nothing(
+            index_elements=["shop_id", "external_id"]), inserts)
     for oid, values in updates:
         db.session.execute(update(Order).where(Order.id == oid).values(**values))
     ids = {(s, e): i for s, e, i in _select_in(
@@ -251,9 +252,9 @@ def write_orders(shops: dict[int, int], products: dict, parsed,
                     "refunded_at": at}
                    for key, merged in flags.items() if key in ids
                    for rid, (amount, at) in sorted(merged["refunds"].items())]
-    for part in chunks(refund_rows):
-        db.session.execute(dialect_insert(OrderRefund).values(part).on_conflict_do_nothing(
-            index_elements=["order_id", "external_id"]))
+    if refund_rows:
+        db.session.execute(dialect_insert(OrderRefund).on_conflict_do_nothing(
+            index_elements=["order_id", "external_id"]), refund_rows)
     touched = set(ids.values())
     recompute_orders(touched)
     return touched
@@ -362,6 +363,6 @@ def write_page_visits(parsed) -> None:
              "anonymous_id": e.anonymous_id, "url": f.page_url,
              "visited_at": e.occurred_at or e.received_at, "event_id": e.id}
             for e, f in parsed if f.page_url]
-    for part in chunks(rows):
-        db.session.execute(dialect_insert(PageVisit).values(part)
-                           .on_conflict_do_nothing(index_elements=["event_id"]))
+    if rows:
+        db.session.execute(dialect_insert(PageVisit).on_conflict_do_nothing(
+            index_elements=["event_id"]), rows)

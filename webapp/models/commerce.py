@@ -100,6 +100,7 @@ class Order(db.Model):
         Index("ix_orders_contact_id_placed_at", "contact_id", "placed_at"),
         Index("ix_orders_shop_id_placed_at", "shop_id", "placed_at"),
         Index("ix_orders_email_norm", "email_norm"),
+        Index("ix_orders_shop_id_cart_token", "shop_id", "cart_token"),  # recovery (000e)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -172,6 +173,7 @@ class Cart(db.Model):
         Index("ix_carts_status_last_activity_at", "status", "last_activity_at"),
         Index("ix_carts_contact_id", "contact_id"),
         Index("ix_carts_shop_id_anonymous_id", "shop_id", "anonymous_id"),
+        Index("ix_carts_email_norm", "email_norm"),  # an order's carts by email (000e)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
