@@ -57,6 +57,7 @@ def upgrade():
     op.create_index('ix_order_lines_order_id', 'order_lines', ['order_id'])
     op.create_index('ix_orders_shop_id_cart_token', 'orders', ['shop_id', 'cart_token'])
     op.create_index('ix_carts_email_norm', 'carts', ['email_norm'])
+    op.create_index('ix_carts_status_abandoned_at', 'carts', ['status', 'abandoned_at'])
     op.create_index('ix_product_pairs_popular', 'product_pairs', ['score'],
                     sqlite_where=sa.text('product_id = other_id'),
                     postgresql_where=sa.text('product_id = other_id'))
@@ -70,6 +71,7 @@ def downgrade():
     op.drop_index('ix_order_lines_order_id', table_name='order_lines')
     op.drop_index('ix_orders_shop_id_cart_token', table_name='orders')
     op.drop_index('ix_carts_email_norm', table_name='carts')
+    op.drop_index('ix_carts_status_abandoned_at', table_name='carts')
     with op.batch_alter_table('page_visits', schema=None) as batch_op:
         batch_op.drop_index('ix_page_visits_event_id')
 

@@ -174,6 +174,7 @@ class Cart(db.Model):
         Index("ix_carts_contact_id", "contact_id"),
         Index("ix_carts_shop_id_anonymous_id", "shop_id", "anonymous_id"),
         Index("ix_carts_email_norm", "email_norm"),  # an order's carts by email (000e)
+        Index("ix_carts_status_abandoned_at", "status", "abandoned_at"),  # lost, pages (000e)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
