@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from tests.commerce.helpers import T0, apply, contact, make_source, minutes, state, store, track
 from webapp.commerce.ingest import apply_events
 from webapp.extensions import db
-from webapp.models import Order, PageVisit, Product, Shop
+from webapp.models import Cart, Order, PageVisit, Product, Shop
 
 pytestmark = pytest.mark.usefixtures("app")
 
@@ -179,10 +179,15 @@ def test_hostile_payloads_are_skipped_not_raised():
         track(source, "product_added", {"product_id": ["a"], "quantity": 10**30}, at=T0),
         track(source, "order_refunded", {"order_id": True}, at=T0),
     ]
+    bad.append(track(source, "product_added", {"cart_id": "big", "product_id": "x",
+                                               "price": "9999999999.99", "quantity": 99999},
+                     at=T0))
     bad[0].body = "not json"
     apply(bad)
     order = _order("5")
     assert order.total == 0 and order.status == "pending"
+    assert str(db.session.scalar(select(Cart.total).where(Cart.external_id == "big"))) == (
+        "9999999999.99")  # capped to what the column holds, not an error
 
 
 def _stream(source_shop, source_api, ann, bob):
@@ -252,7 +257,7 @@ def test_replayed_ten_times_and_shuffled_gives_identical_state():
 
 
 def _wipe_commerce() -> None:
-    from webapp.models import Cart, OrderRefund, ProductVariant
+    from webapp.models import OrderRefund, ProductVariant
 
     for model in (PageVisit, Cart, OrderRefund, Order, ProductVariant, Product, Shop):
         db.session.query(model).delete()

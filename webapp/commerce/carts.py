@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, delete, func, or_, select, tuple_, update
 from ..extensions import db
 from ..models import Cart, CartLine, Order, PageVisit, Shop
 from ..models.base import utcnow
-from .facts import CartFact, LineFact
+from .facts import MAX_MONEY, CartFact, LineFact
 
 # An order by the same person recovers a cart begun before it, up to this long after.
 RECOVERY_WINDOW = timedelta(days=30)
@@ -318,7 +318,7 @@ def recompute_carts(cart_ids: set[int]) -> None:
             .outerjoin(Order, Order.id == Cart.order_id).where(Cart.id.in_(part))).all()
         for cid, status, total, abandoned_at, recovered_at, last, placed in rows:
             n, value = lines.get(cid, (0, None))
-            value = Decimal(value or 0).quantize(Decimal("0.01"))
+            value = min(Decimal(value or 0), MAX_MONEY).quantize(Decimal("0.01"))
             new = {"status": status, "abandoned_at": abandoned_at, "recovered_at": recovered_at}
             if placed is not None:
                 if abandoned_at is not None and abandoned_at <= placed:
