@@ -23,7 +23,8 @@ DEFAULT = ("pages", "providers", "imports", "parallel", "load", "undo")
 MODULES = {"pages": "bench.pages", "providers": "bench.providers",
            "imports": "bench.imports", "parallel": "bench.parallel", "load": "bench.load",
            "undo": "bench.undo", "fresh-run": "bench.fresh_run",
-           "plugins-ack": "bench.plugins_ack", "plugins-process": "bench.plugins_process"}
+           "plugins-ack": "bench.plugins_ack", "plugins-process": "bench.plugins_process",
+           "commerce": "bench.commerce"}
 
 
 def _plan(argv: list[str]) -> list[tuple[str, list[str]]]:

@@ -72,6 +72,9 @@ ACCESS = {
     "plugins.enable": MEMBER, "plugins.disable": MEMBER, "plugins.rotate": MEMBER,
     "plugins.revoke": MEMBER,
     "plugin_try.index": MEMBER,
+    "commerce.dashboard": MEMBER, "commerce.products": MEMBER, "commerce.orders": MEMBER,
+    "commerce.carts": MEMBER, "commerce.api_keys": ADMIN, "commerce.revoke_api_key": ADMIN,
+    "commerce_api.recommendations": PUBLIC,
 }
 
 
@@ -131,6 +134,7 @@ EXPECTED = {
     ("receivers.shopify", "POST"): 404, ("receivers.woocommerce", "POST"): 404,
     ("receivers.batch", "POST"): 401, ("receivers.identify", "POST"): 401,
     ("receivers.track", "POST"): 401, ("receivers.page", "POST"): 401,
+    ("commerce_api.recommendations", "GET"): 401,  # no workspace API key sent
 }
 
 

@@ -50,6 +50,11 @@ PERIODIC: tuple[PeriodicJob, ...] = (
     PeriodicJob(id="tributary-imports-sweep", func="webapp.jobs.sweep_imports", interval=60),
     PeriodicJob(id="tributary-plugins-sweep", func="webapp.jobs.sweep_plugin_events",
                 interval=30),
+    # Abandoned carts are detected within a minute of their shop's delay passing.
+    PeriodicJob(id="tributary-carts-sweep", func="webapp.jobs.sweep_abandoned_carts",
+                interval=60),
+    PeriodicJob(id="tributary-recommendations", func="webapp.jobs.rebuild_recommendations",
+                interval=900, timeout=600),
 )
 
 

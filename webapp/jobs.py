@@ -90,7 +90,7 @@ def run_undo(undo_id: int) -> str | None:
             db.session.remove()
 
 
-# --------------------------------------------------------------- plugin events (issue 11)
+# --------------------------------------------------------------- plugin events
 
 
 def process_plugin_events() -> int:
@@ -116,7 +116,37 @@ def sweep_plugin_events() -> int:
             db.session.remove()
 
 
+# --------------------------------------------------------------- e-commerce
+
+
+def sweep_abandoned_carts() -> dict:
+    """Periodic: mark carts abandoned once their shop's delay passed (and lost later)."""
+    with app_context():
+        from .commerce.carts import sweep
+
+        try:
+            result = sweep()
+            db.session.commit()
+            return result
+        finally:
+            db.session.remove()
+
+
+def rebuild_recommendations() -> dict:
+    """Periodic: recompute the co-purchase pairs and the popular products."""
+    with app_context():
+        from .commerce.recommend import rebuild
+
+        try:
+            result = rebuild()
+            db.session.commit()
+            return result
+        finally:
+            db.session.remove()
+
+
 # The only functions a Tributary worker runs; any other job is failed without being imported.
 JOB_FUNCTIONS = (record_tick, ping, run_import, dispatch_imports, sweep_imports, run_undo,
-                 process_plugin_events, sweep_plugin_events)
+                 process_plugin_events, sweep_plugin_events, sweep_abandoned_carts,
+                 rebuild_recommendations)
 ALLOWED_JOBS: frozenset[str] = frozenset(f"{f.__module__}.{f.__name__}" for f in JOB_FUNCTIONS)

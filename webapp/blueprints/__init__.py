@@ -40,3 +40,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(log_views.bp)
     from ..plugins import try_views  # the snippet's "try it" page
     app.register_blueprint(try_views.bp)
+    from ..commerce import api as commerce_api  # the shop pages and JSON API
+    from ..commerce import views as commerce_views
+    app.register_blueprint(commerce_views.bp)
+    app.register_blueprint(commerce_api.bp)

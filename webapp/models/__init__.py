@@ -58,12 +58,14 @@ from .commerce import (  # noqa: E402
     CartLine,
     Order,
     OrderLine,
+    OrderRefund,
     PageVisit,
     Product,
     ProductPair,
     ProductVariant,
     Segment,
     Shop,
+    WorkspaceApiKey,
 )
 
 __all__ += [
@@ -73,12 +75,14 @@ __all__ += [
     "CartLine",
     "Order",
     "OrderLine",
+    "OrderRefund",
     "PageVisit",
     "Product",
     "ProductPair",
     "ProductVariant",
     "Segment",
     "Shop",
+    "WorkspaceApiKey",
 ]
 
 # Undo of an import run: the journal and the undo runs.

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -99,6 +100,7 @@ class Order(db.Model):
         Index("ix_orders_contact_id_placed_at", "contact_id", "placed_at"),
         Index("ix_orders_shop_id_placed_at", "shop_id", "placed_at"),
         Index("ix_orders_email_norm", "email_norm"),
+        Index("ix_orders_shop_id_cart_token", "shop_id", "cart_token"),  # recovery (000e)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -120,11 +122,32 @@ class Order(db.Model):
     backfill: Mapped[bool] = mapped_column(default=False)
     event_id: Mapped[int | None] = mapped_column(BigId)  # the plugin event that made it
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Lifecycle facts kept apart so any arrival order gives the same status (000e).
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # person erased
+
+
+class OrderRefund(db.Model):
+    """One refund of an order, keyed by the provider's refund id (or the event's key), so a
+    replayed refund never counts twice; `amount` None means "the whole order"."""
+
+    __tablename__ = "order_refunds"
+    __table_args__ = (UniqueConstraint("order_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OrderLine(db.Model):
     __tablename__ = "order_lines"
-    __table_args__ = (Index("ix_order_lines_product_id", "product_id"),)
+    __table_args__ = (
+        Index("ix_order_lines_product_id", "product_id"),
+        Index("ix_order_lines_order_id", "order_id"),  # an order's lines, cascades (000e)
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
@@ -150,6 +173,8 @@ class Cart(db.Model):
         Index("ix_carts_status_last_activity_at", "status", "last_activity_at"),
         Index("ix_carts_contact_id", "contact_id"),
         Index("ix_carts_shop_id_anonymous_id", "shop_id", "anonymous_id"),
+        Index("ix_carts_email_norm", "email_norm"),  # an order's carts by email (000e)
+        Index("ix_carts_status_abandoned_at", "status", "abandoned_at"),  # lost, pages (000e)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -187,6 +212,9 @@ class CartLine(db.Model):
     title: Mapped[str] = mapped_column(String(300), default="")
     quantity: Mapped[int] = mapped_column(default=1)
     price: Mapped[Decimal] = mapped_column(Money, default=0)
+    # Last event that set this line; quantity 0 is a removal kept so a late older
+    # "added" cannot bring the line back (000e).
+    source_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ProductPair(db.Model):
@@ -197,6 +225,10 @@ class ProductPair(db.Model):
     __table_args__ = (
         UniqueConstraint("product_id", "other_id"),
         Index("ix_product_pairs_product_id_score", "product_id", "score"),
+        # The popular-products list kept on the diagonal (product_id = other_id) (000e).
+        Index("ix_product_pairs_popular", "score",
+              sqlite_where=text("product_id = other_id"),
+              postgresql_where=text("product_id = other_id")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -266,6 +298,7 @@ class PageVisit(db.Model):
     __table_args__ = (
         Index("ix_page_visits_contact_id_visited_at", "contact_id", "visited_at"),
         Index("ix_page_visits_visited_at", "visited_at"),
+        Index("ix_page_visits_event_id", "event_id", unique=True),  # replay-safe (000e)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -277,3 +310,19 @@ class PageVisit(db.Model):
     url: Mapped[str] = mapped_column(String(2000))
     visited_at: Mapped[datetime] = mapped_column(UTCDateTime)
     event_id: Mapped[int | None] = mapped_column(BigId)
+
+
+class WorkspaceApiKey(db.Model):
+    """A server key of the workspace for the JSON API (recommendations for the sending
+    system): stored as a SHA-256 digest, shown once when issued."""
+
+    __tablename__ = "workspace_api_keys"
+    __table_args__ = (Index("ix_workspace_api_keys_digest", "digest", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    prefix: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
