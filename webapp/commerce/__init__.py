@@ -1,0 +1,1 @@
+"""E-commerce: shops, products, orders, carts, recommendations, segments and automations."""
