@@ -48,6 +48,9 @@ PERIODIC: tuple[PeriodicJob, ...] = (
     PeriodicJob(id="tributary-imports-dispatch", func="webapp.jobs.dispatch_imports",
                 interval=60),
     PeriodicJob(id="tributary-imports-sweep", func="webapp.jobs.sweep_imports", interval=60),
+    # Time-based segment conditions ("within 30 days") move on: re-evaluated every minute.
+    PeriodicJob(id="tributary-automations-evaluate", func="webapp.jobs.evaluate_automations",
+                interval=60),
 )
 
 

@@ -164,7 +164,7 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _url_clause(match: str, url: str) -> ColumnElement:
+def url_clause(match: str, url: str) -> ColumnElement:
     column = visits.c.url
     if match == "equals":
         return column == url
@@ -186,7 +186,8 @@ class Options:
     automation: bool = False
 
 
-def _purchased(cond: dict, opts: Options) -> ColumnElement:
+def purchase_orders(cond: dict, opts: Options) -> tuple[Any, list[ColumnElement]]:
+    """(FROM, WHERE) of the orders that satisfy a "purchased" condition."""
     since = opts.now - timedelta(days=cond["days"])
     where = [orders.c.contact_id.is_not(None), orders.c.status.in_(REVENUE_STATUSES),
              orders.c.placed_at >= since, orders.c.placed_at <= opts.now]
@@ -202,6 +203,11 @@ def _purchased(cond: dict, opts: Options) -> ColumnElement:
         source = orders.join(lines, lines.c.order_id == orders.c.id).join(
             products, products.c.id == lines.c.product_id)
         where.append(func.lower(products.c.category) == cond["category"].lower())
+    return source, where
+
+
+def _purchased(cond: dict, opts: Options) -> ColumnElement:
+    source, where = purchase_orders(cond, opts)
     return contacts.c.id.in_(select(orders.c.contact_id).select_from(source).where(*where))
 
 
@@ -219,7 +225,7 @@ def _visited(cond: dict, opts: Options) -> ColumnElement:
     return contacts.c.id.in_(
         select(visits.c.contact_id).where(
             visits.c.contact_id.is_not(None), visits.c.visited_at >= since,
-            visits.c.visited_at <= opts.now, _url_clause(cond["match"], cond["url"])))
+            visits.c.visited_at <= opts.now, url_clause(cond["match"], cond["url"])))
 
 
 def _field(cond: dict) -> ColumnElement:
