@@ -61,6 +61,12 @@ ACCESS = {
     "settings.delete_oauth_app": ADMIN,
     "team.index": ADMIN, "team.add": ADMIN, "team.reset": ADMIN, "team.deactivate": ADMIN,
     "team.reactivate": ADMIN, "team.make_admin": ADMIN, "team.remove_admin": ADMIN,
+    "segments.index": MEMBER, "segments.new": MEMBER, "segments.create": MEMBER,
+    "segments.edit": MEMBER, "segments.update": MEMBER, "segments.builder": MEMBER,
+    "segments.preview": MEMBER, "segments.delete": MEMBER,
+    "automations.index": MEMBER, "automations.create": MEMBER, "automations.show": MEMBER,
+    "automations.update": MEMBER, "automations.switch": MEMBER,
+    "automations.dry_run": MEMBER, "automations.delete": MEMBER,
 }
 
 
@@ -96,6 +102,11 @@ POST_DATA = {
     "team.reset": lambda t: {"how": "password"},
     "team.set_password": lambda t: {"password": "a long new password", "confirm":
                                     "a long new password"},
+    "segments.create": lambda t: {"name": f"Segment new {t}", "op": "and", "g0_op": "and",
+                                  "g0_c0_type": "origin", "g0_c0_origin": "plugin"},
+    "segments.update": lambda t: {"name": f"Segment renamed {t}", "op": "or", "g0_op": "and",
+                                  "g0_c0_type": "consent", "g0_c0_state": "subscribed"},
+    "automations.switch": lambda t: {"on": "1"},
 }
 QUERY = {"imports_setup.sources": "?group=customers"}
 
@@ -112,6 +123,8 @@ EXPECTED = {
     ("imports_setup.start", "POST"): 422,  # nothing mapped yet
     ("account.change_password", "POST"): 422,  # no current password given
     ("contacts.resubscribe", "POST"): 422,  # no written evidence of consent given
+    ("automations.create", "POST"): 422,  # no segment chosen (forms tested in commerce/)
+    ("automations.update", "POST"): 422,
 }
 
 

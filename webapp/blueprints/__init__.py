@@ -31,3 +31,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(team.bp)
     from . import account  # the signed-in user's sessions and password
     app.register_blueprint(account.bp)
+    from ..commerce import automation_views, segment_views  # issue 12: segments, automations
+    app.register_blueprint(segment_views.bp)
+    app.register_blueprint(automation_views.bp)

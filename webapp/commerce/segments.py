@@ -384,3 +384,122 @@ def save(name: str, definition: Any, segment: Segment | None = None) -> Segment:
     else:
         segment.name, segment.definition, segment.updated_at = name, cleaned, utcnow()
     return segment
+
+
+# ------------------------------------------------------------------ the builder's form
+
+FORM_KEYS = ("type", "what", "product_id", "category", "days", "min_amount", "hours",
+             "match", "url", "field", "compare", "value", "list_id", "origin", "state",
+             "negate")
+DEFAULTS = {"purchased": {"what": "anything", "days": "30"},
+            "cart_abandoned": {"hours": "24"},
+            "visited": {"match": "contains", "days": "7"},
+            "field": {"compare": "equals"}, "list": {}, "origin": {"origin": "plugin"},
+            "consent": {"state": "subscribed"}}
+
+
+def blank_condition(kind: str = "purchased") -> dict:
+    return {"type": kind, **DEFAULTS.get(kind, {})}
+
+
+def blank_definition() -> dict:
+    return {"op": "and", "items": [{"op": "and", "items": [blank_condition()]}]}
+
+
+def as_groups(definition: dict) -> dict:
+    """A definition shaped for the builder: a top AND/OR over groups of conditions (a bare
+    condition at the top becomes a group of one)."""
+    items = [item if "items" in item else {"op": "and", "items": [item]}
+             for item in definition.get("items") or []]
+    return {"op": definition.get("op", "and"), "items": items or [
+        {"op": "and", "items": [blank_condition()]}]}
+
+
+def from_form(form) -> tuple[dict, str | None]:
+    """(the definition as typed, the edit asked for: "add:0", "group", "remove:0_1" or
+    None). Values stay strings; `clean_definition` judges them."""
+    groups = []
+    for i in range(MAX_GROUPS):
+        conditions = []
+        for j in range(MAX_ITEMS):
+            prefix = f"g{i}_c{j}_"
+            kind = form.get(prefix + "type")
+            if kind is None:
+                continue
+            cond = {k: str(form.get(prefix + k, ""))[:2000] for k in FORM_KEYS
+                    if form.get(prefix + k) is not None}
+            conditions.append({**DEFAULTS.get(kind, {}), **cond})
+        if conditions or form.get(f"g{i}_op") is not None:
+            op = form.get(f"g{i}_op")
+            groups.append({"op": op if op in ("and", "or") else "and", "items": conditions})
+    top = form.get("op")
+    definition = {"op": top if top in ("and", "or") else "and", "items": groups}
+    edit = None
+    if form.get("add_group"):
+        edit = "group"
+    elif form.get("add"):
+        edit = "add:" + str(form.get("add"))[:5]
+    elif form.get("remove"):
+        edit = "remove:" + str(form.get("remove"))[:11]
+    return definition, edit
+
+
+def apply_edit(definition: dict, edit: str | None) -> dict:
+    """The builder's buttons: add a condition to a group, add a group, remove a condition
+    (an emptied group goes too)."""
+    groups = definition["items"]
+    if edit == "group" and len(groups) < MAX_GROUPS:
+        groups.append({"op": "and", "items": [blank_condition()]})
+    elif edit and edit.startswith("add:"):
+        index = edit[4:]
+        if index.isdigit() and int(index) < len(groups) and \
+                len(groups[int(index)]["items"]) < MAX_ITEMS:
+            groups[int(index)]["items"].append(blank_condition())
+    elif edit and edit.startswith("remove:"):
+        i, _, j = edit[7:].partition("_")
+        if i.isdigit() and j.isdigit() and int(i) < len(groups):
+            items = groups[int(i)]["items"]
+            if int(j) < len(items):
+                items.pop(int(j))
+            if not items:
+                groups.pop(int(i))
+    if not groups:
+        groups.append({"op": "and", "items": [blank_condition()]})
+    return definition
+
+
+def builder_choices() -> dict:
+    """What the builder's selects offer: products, categories, lists, custom fields."""
+    from ..models import ContactList, CustomField
+
+    product_rows = db.session.execute(
+        select(Product.id, Product.title, Product.external_id)
+        .order_by(Product.title, Product.id).limit(500)).all()
+    categories = db.session.scalars(
+        select(Product.category).where(Product.category != "").distinct()
+        .order_by(Product.category).limit(300)).all()
+    return {
+        "products": [(str(p.id), p.title or f"Product {p.external_id}") for p in product_rows],
+        "categories": categories,
+        "lists": [(str(r.id), r.name) for r in db.session.execute(
+            select(ContactList.id, ContactList.name).order_by(ContactList.name))],
+        "fields": db.session.scalars(select(CustomField.name).order_by(CustomField.name)).all(),
+        "origins": ORIGINS,
+    }
+
+
+def names_for(definition: dict) -> dict[str, dict[int, str]]:
+    """Product and list names a definition mentions (for descriptions)."""
+    from ..models import ContactList
+
+    conds = list(leaves(definition))
+    product_ids = [c["product_id"] for c in conds if c.get("product_id")]
+    list_ids = [c["list_id"] for c in conds if c.get("list_id")]
+    out: dict[str, dict[int, str]] = {"products": {}, "lists": {}}
+    if product_ids:
+        out["products"] = dict(db.session.execute(
+            select(Product.id, Product.title).where(Product.id.in_(product_ids))).all())
+    if list_ids:
+        out["lists"] = dict(db.session.execute(
+            select(ContactList.id, ContactList.name).where(ContactList.id.in_(list_ids))).all())
+    return out
