@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 DEFAULT = ("pages", "providers", "imports", "parallel", "load")
 MODULES = {"pages": "bench.pages", "providers": "bench.providers",
            "imports": "bench.imports", "parallel": "bench.parallel", "load": "bench.load",
-           "fresh-run": "bench.fresh_run"}
+           "fresh-run": "bench.fresh_run", "segments": "bench.segments"}
 
 
 def _plan(argv: list[str]) -> list[tuple[str, list[str]]]:

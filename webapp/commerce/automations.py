@@ -125,23 +125,27 @@ class Outcome:
 
 
 def _candidates(automation: Automation, definition: dict, now: datetime,
-                contact_ids: list[int] | None, limit: int):
-    """Members now who have no entry in the open round (SELECT id, next round)."""
-    last = (select(entries.c.contact_id, func.max(entries.c.round).label("round"),
-                   func.max(entries.c.entered_at).label("at"))
-            .where(entries.c.automation_id == automation.id)
-            .group_by(entries.c.contact_id).subquery("last"))
-    stmt = (select(contacts.c.id, func.coalesce(last.c.round + 1, 0).label("next_round"))
-            .select_from(contacts.outerjoin(last, last.c.contact_id == contacts.c.id))
-            .where(segments.compile_definition(definition, segments.Options(now, True))))
+                contact_ids: list[int] | None, limit: int) -> list[tuple[int, int]]:
+    """(contact id, round) of members now who have no entry in an open round."""
+    entered = select(entries.c.id).where(entries.c.automation_id == automation.id,
+                                         entries.c.contact_id == contacts.c.id)
     if automation.rerun_after_days:
-        stmt = stmt.where((last.c.at.is_(None))
-                          | (last.c.at <= now - timedelta(days=automation.rerun_after_days)))
-    else:
-        stmt = stmt.where(last.c.contact_id.is_(None))
+        entered = entered.where(
+            entries.c.entered_at > now - timedelta(days=automation.rerun_after_days))
+    stmt = select(contacts.c.id).where(
+        segments.compile_definition(definition, segments.Options(now, True)),
+        ~entered.exists())
     if contact_ids is not None:
         stmt = stmt.where(contacts.c.id.in_(contact_ids))
-    return db.session.execute(stmt.order_by(contacts.c.id).limit(limit)).all()
+    ids = db.session.scalars(stmt.order_by(contacts.c.id).limit(limit)).all()
+    if not ids or not automation.rerun_after_days:
+        return [(contact_id, 0) for contact_id in ids]
+    rounds = dict(db.session.execute(
+        select(entries.c.contact_id, func.max(entries.c.round))
+        .where(entries.c.automation_id == automation.id, entries.c.contact_id.in_(ids))
+        .group_by(entries.c.contact_id)).all())
+    return [(contact_id, rounds[contact_id] + 1 if contact_id in rounds else 0)
+            for contact_id in ids]
 
 
 def _insert_entries(rows: list[dict]) -> list[int]:
@@ -176,9 +180,9 @@ def evaluate(automation_id: int, contact_ids: list[int] | None = None, *,
             automation.last_evaluated_at = now_at
             db.session.commit()
             return outcome
-        reasons = evidence(definition, [c.id for c in candidates], now_at)
-        rows = [{"automation_id": automation_id, "contact_id": c.id, "round": c.next_round,
-                 "entered_at": now_at, "reason": reasons.get(c.id, {})} for c in candidates]
+        reasons = evidence(definition, [c for c, _ in candidates], now_at)
+        rows = [{"automation_id": automation_id, "contact_id": c, "round": n,
+                 "entered_at": now_at, "reason": reasons.get(c, {})} for c, n in candidates]
         inserted = _insert_entries(rows)
         notes = act(automation.action, inserted, now_at)
         for contact_id in inserted:
