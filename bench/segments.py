@@ -37,10 +37,10 @@ INDEXES = ("orders: ix_orders_contact_id_placed_at (contact_id, placed_at)",
 
 
 def _fill(contacts: int, visits: int, orders: int, seed: int = 7) -> None:
-    """Contacts, a shop, page visits over 90 days and paid orders over a year (set-based)."""
-    from sqlalchemy import insert
-
+    """Contacts, a shop, page visits over 90 days and paid orders over a year (one DBAPI
+    executemany per chunk, as the import engine writes)."""
     from webapp.extensions import db
+    from webapp.imports.upsert import BulkStatement
     from webapp.models import Contact, ContactList, PluginSource
     from webapp.models.base import utcnow
     from webapp.models.commerce import Order, PageVisit, Shop
@@ -57,9 +57,22 @@ def _fill(contacts: int, visits: int, orders: int, seed: int = 7) -> None:
     db.session.add(shop)
     db.session.commit()
     old = now - timedelta(days=400)
+    statements: dict = {}
+
+    def insert(model):
+        table = model.__table__
+
+        def write(rows):
+            connection = db.session.connection()
+            keys = list(rows[0])
+            if table.name not in statements:
+                statements[table.name] = BulkStatement(connection, table.insert(), table, keys)
+            statements[table.name].execute(connection, rows)
+        return write
+
     states = ("subscribed", "unknown", "opted_out")
     for start in range(0, contacts, 20_000):
-        db.session.execute(insert(Contact), [
+        insert(Contact)([
             {"list_id": lst.id, "email": f"p{i}@example.com", "email_norm": f"p{i}@example.com",
              "name": "", "custom": {}, "origin": "plugin", "status": "subscribed",
              "consent_state": states[i % 3], "consent_source": "", "unsubscribed_locally": False,
@@ -68,7 +81,7 @@ def _fill(contacts: int, visits: int, orders: int, seed: int = 7) -> None:
     db.session.commit()
     first = db.session.query(Contact.id).order_by(Contact.id).first()[0]
     for start in range(0, visits, 50_000):
-        db.session.execute(insert(PageVisit), [
+        insert(PageVisit)([
             {"source_id": source.id, "contact_id": first + rng.randrange(contacts),
              "url": f"https://shop.example.com/products/shoe-{rng.randrange(500)}",
              "visited_at": now - timedelta(seconds=rng.randrange(90 * 86400))}
@@ -83,7 +96,7 @@ def _fill(contacts: int, visits: int, orders: int, seed: int = 7) -> None:
                          "currency": "USD", "total": total, "refunded": 0, "revenue": total,
                          "placed_at": now - timedelta(seconds=rng.randrange(365 * 86400)),
                          "backfill": False, "customer_name": "", "created_at": now})
-        db.session.execute(insert(Order), rows)
+        insert(Order)(rows)
         db.session.commit()
     db.session.execute(db.text("ANALYZE"))
     db.session.commit()
