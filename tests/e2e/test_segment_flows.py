@@ -76,7 +76,7 @@ def test_segment_builder_dry_run_switch_on_enrols_once(page: Page, live_server, 
     assert db.session.scalars(select(AutomationEntry)).all() == []
 
     page.get_by_role("button", name="Switch on").click()
-    expect(page.get_by_text("Automation switched on: 1 contacts entered now.")).to_be_visible()
+    expect(page.get_by_text("Automation switched on: 1 contact entered now.")).to_be_visible()
     page.get_by_role("button", name="Switch off").click()
     page.get_by_role("button", name="Switch on").click()
     expect(page.get_by_text("Automation switched on: 0 contacts entered now.")).to_be_visible()

@@ -147,7 +147,8 @@ def switch(automation_id: int):
         outcome = automations.evaluate(row.id, max_batches=1)
         if outcome.entered >= automations.BATCH:
             _enqueue(row.id)
-        flash(f"Automation switched on: {outcome.entered:,} contacts entered now.", "success")
+        people = "contact" if outcome.entered == 1 else "contacts"
+        flash(f"Automation switched on: {outcome.entered:,} {people} entered now.", "success")
     else:
         flash("Automation switched off: no one enters until it is switched on again.",
               "success")
