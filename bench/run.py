@@ -3,10 +3,10 @@
     .venv/bin/python bench/run.py [NAME [--option ...]] ...
     make bench BENCH_ARGS="imports --sizes 100000 --db pg parallel"
 
-Names: pages, providers, imports, parallel, load, fresh-run, segments; options after a name go to that
-benchmark. With no names, runs pages, providers, imports, parallel and load (fresh-run clones
-and installs from scratch: run it by name). imports and parallel measure PostgreSQL when
-TRIBUTARY_BENCH_DATABASE_URL is set (and say how to start it when not).
+Names: pages, providers, imports, parallel, load, fresh-run, segments; options after a name
+go to that benchmark. With no names, runs pages, providers, imports, parallel and load
+(fresh-run clones and installs from scratch: run it by name; segments too, by name).
+imports, parallel and segments measure PostgreSQL when TRIBUTARY_BENCH_DATABASE_URL is set.
 """
 
 from __future__ import annotations
