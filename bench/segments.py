@@ -28,12 +28,12 @@ DEFINITION = {"op": "and", "items": [
     {"type": "visited", "match": "contains", "url": "/products/shoe-7", "days": 7},
     {"type": "consent", "state": "subscribed"},
 ]}
-INDEXES = ("orders: ix_orders_contact_id_placed_at (contact_id, placed_at)",
-           "page_visits: ix_page_visits_visited_at (visited_at), "
-           "ix_page_visits_contact_id_visited_at (contact_id, visited_at)",
-           "carts: ix_carts_status_last_activity_at, ix_carts_contact_id",
+INDEXES = ("orders: ix_orders_contact_id_placed_at_paid (contact_id, placed_at, status, "
+           "revenue, backfill) — covering, migration 000f",
+           "page_visits: ix_page_visits_contact_id_visited_at (contact_id, visited_at)",
+           "carts: ix_carts_contact_id",
            "automation_entries: unique (automation_id, contact_id, round)",
-           "contacts: primary key, unique (list_id, email_norm)")
+           "contacts: scanned once (consent/origin/custom are columns of the row)")
 
 
 def _fill(contacts: int, visits: int, orders: int, seed: int = 7) -> None:

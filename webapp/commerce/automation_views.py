@@ -172,8 +172,7 @@ def dry_run(automation_id: int):
     row = _get_or_404(automation_id)
     raw = request.args.get("days", "7")
     days = int(raw) if raw.isdigit() and int(raw) in DRY_RUN_DAYS else 7
-    result = automations.dry_run(automations.definition_of(row), days, now=utcnow(),
-                                 rerun_after_days=row.rerun_after_days)
+    result = automations.dry_run(automations.definition_of(row), days, now=utcnow())
     template = "automations/_dry_run.html" if wants_partial() else "automations/dry_run.html"
     return render_template(template, row=row, result=result, days=days,
                            days_choices=DRY_RUN_DAYS)

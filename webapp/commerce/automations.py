@@ -419,7 +419,7 @@ class DryRun:
 
 
 def dry_run(segment_definition: dict, days: int, *, now: datetime | None = None,
-            rerun_after_days: int | None = None, limit: int = 50) -> DryRun:
+            limit: int = 50) -> DryRun:
     """Who would have entered over the last `days`: the definition evaluated at evenly
     spaced moments (order, cart and visit timestamps; backfill left out), each contact
     counted at the first moment it matched."""
@@ -453,9 +453,9 @@ def dry_run(segment_definition: dict, days: int, *, now: datetime | None = None,
 
 def switch(automation: Automation, on: bool) -> None:
     """Enable (from now on, matching contacts enter) or pause; the caller commits."""
-    automation.enabled = on
-    if on:
+    if on and not automation.enabled:
         automation.enabled_at = utcnow()
+    automation.enabled = on
 
 
 def definition_of(automation: Automation) -> dict:
