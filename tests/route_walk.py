@@ -14,7 +14,7 @@ from tests.factories import make_contact, make_cycle, make_field, make_list, mak
 from tests.factories import make_user as _make_user
 from tests.test_integrations_support import make_integration
 from webapp.extensions import db
-from webapp.models import ImportRun, RecurringImport
+from webapp.models import Automation, ImportRun, RecurringImport, Segment
 from webapp.models.plugins import PluginSource
 from webapp.services import team
 
@@ -48,6 +48,13 @@ def make_samples(tag: str, shop_config: dict) -> Samples:
     db.session.commit()
     run = ImportRun(import_id=imp.id, trigger_kind="manual", status="completed")
     db.session.add(run)
+    segment = Segment(name=f"Segment {tag}", definition={"op": "and", "items": [
+        {"type": "origin", "origin": "plugin"}]})
+    db.session.add(segment)
+    db.session.flush()
+    automation = Automation(name=f"Automation {tag}", segment_id=segment.id,
+                            action={"kind": "add_to_list", "list_id": lst.id})
+    db.session.add(automation)
     target = _make_user(email=f"target-{tag}@example.com", password="x" * 12, is_admin=True)
     credential = team.reset_password(target, {"how": "link"})
     db.session.commit()
@@ -67,6 +74,7 @@ def make_samples(tag: str, shop_config: dict) -> Samples:
         "import_id": imp.id, "run_id": run.id, "user_id": target.id,
         "provider": "shopify", "token": credential.token, "filename": "favicon.svg",
         "source_id": plugin.id, "event_id": event.id,
+        "segment_id": segment.id, "automation_id": automation.id,
     })
 
 

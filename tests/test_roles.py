@@ -75,6 +75,12 @@ ACCESS = {
     "commerce.dashboard": MEMBER, "commerce.products": MEMBER, "commerce.orders": MEMBER,
     "commerce.carts": MEMBER, "commerce.api_keys": ADMIN, "commerce.revoke_api_key": ADMIN,
     "commerce_api.recommendations": PUBLIC,
+    "segments.index": MEMBER, "segments.new": MEMBER, "segments.create": MEMBER,
+    "segments.edit": MEMBER, "segments.update": MEMBER, "segments.builder": MEMBER,
+    "segments.preview": MEMBER, "segments.delete": MEMBER,
+    "automations.index": MEMBER, "automations.create": MEMBER, "automations.show": MEMBER,
+    "automations.update": MEMBER, "automations.switch": MEMBER,
+    "automations.dry_run": MEMBER, "automations.delete": MEMBER,
 }
 
 
@@ -111,6 +117,11 @@ POST_DATA = {
     "team.set_password": lambda t: {"password": "a long new password", "confirm":
                                     "a long new password"},
     "plugins.rotate": lambda t: {"kind": "server"},
+    "segments.create": lambda t: {"name": f"Segment new {t}", "op": "and", "g0_op": "and",
+                                  "g0_c0_type": "origin", "g0_c0_origin": "plugin"},
+    "segments.update": lambda t: {"name": f"Segment renamed {t}", "op": "or", "g0_op": "and",
+                                  "g0_c0_type": "consent", "g0_c0_state": "subscribed"},
+    "automations.switch": lambda t: {"on": "1"},
 }
 QUERY = {"imports_setup.sources": "?group=customers"}
 
@@ -135,6 +146,8 @@ EXPECTED = {
     ("receivers.batch", "POST"): 401, ("receivers.identify", "POST"): 401,
     ("receivers.track", "POST"): 401, ("receivers.page", "POST"): 401,
     ("commerce_api.recommendations", "GET"): 401,  # no workspace API key sent
+    ("automations.create", "POST"): 422,  # no segment chosen (forms tested in commerce/)
+    ("automations.update", "POST"): 422,
 }
 
 

@@ -55,6 +55,9 @@ PERIODIC: tuple[PeriodicJob, ...] = (
                 interval=60),
     PeriodicJob(id="tributary-recommendations", func="webapp.jobs.rebuild_recommendations",
                 interval=900, timeout=600),
+    # Time-based segment conditions ("within 30 days") move on: re-evaluated every minute.
+    PeriodicJob(id="tributary-automations-evaluate", func="webapp.jobs.evaluate_automations",
+                interval=60),
 )
 
 

@@ -145,8 +145,46 @@ def rebuild_recommendations() -> dict:
             db.session.remove()
 
 
+# ---------------------------------------------------------------------- automations
+
+
+def evaluate_automations() -> dict:
+    """Periodic: every enabled automation over all contacts (time-based conditions)."""
+    with app_context():
+        from .commerce.automations import evaluate_all
+
+        try:
+            return {str(k): v for k, v in evaluate_all().items()}
+        finally:
+            db.session.remove()
+
+
+def evaluate_automation(automation_id: int) -> int:
+    """One automation over all contacts (queued when it is switched on)."""
+    with app_context():
+        from .commerce.automations import evaluate
+
+        try:
+            return evaluate(automation_id).entered
+        finally:
+            db.session.remove()
+
+
+def evaluate_touched_contacts() -> int:
+    """Drain the contacts that events touched and evaluate the automations over them."""
+    with app_context():
+        from .background import redis_connection
+        from .commerce.automations import drain_touched
+
+        try:
+            return drain_touched(redis_connection())
+        finally:
+            db.session.remove()
+
+
 # The only functions a Tributary worker runs; any other job is failed without being imported.
 JOB_FUNCTIONS = (record_tick, ping, run_import, dispatch_imports, sweep_imports, run_undo,
                  process_plugin_events, sweep_plugin_events, sweep_abandoned_carts,
-                 rebuild_recommendations)
+                 rebuild_recommendations, evaluate_automations, evaluate_automation,
+                 evaluate_touched_contacts)
 ALLOWED_JOBS: frozenset[str] = frozenset(f"{f.__module__}.{f.__name__}" for f in JOB_FUNCTIONS)

@@ -1,7 +1,7 @@
 """import journal (what each run added and the values it replaced) and undo runs
 
 Revision ID: 000c
-Revises: 000e
+Revises: 000f
 Create Date: 2026-12-01 13:50:06.739384
 
 """
@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = '000c'
-down_revision = '000e'
+down_revision = '000f'
 branch_labels = None
 depends_on = None
 

@@ -44,3 +44,6 @@ def register_blueprints(app: Flask) -> None:
     from ..commerce import views as commerce_views
     app.register_blueprint(commerce_views.bp)
     app.register_blueprint(commerce_api.bp)
+    from ..commerce import automation_views, segment_views  # segments, automations
+    app.register_blueprint(segment_views.bp)
+    app.register_blueprint(automation_views.bp)

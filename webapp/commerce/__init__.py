@@ -1,5 +1,5 @@
-"""E-commerce from plugin events (PRODUCT.md §7.4–7.5): ingest, carts, recommendations,
-statistics and the shop pages. `erase_contact_data` is the privacy module's entry point."""
+"""E-commerce from plugin events: ingest, carts, recommendations, statistics, the shop
+pages, segments and automations. `erase_contact_data` is the privacy module's entry point."""
 
 from __future__ import annotations
 
