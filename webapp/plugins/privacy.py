@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from ..commerce import erase_contact_data
 from ..extensions import db
 from ..imports.rules import normalise_email
 from ..models import (
@@ -121,6 +122,7 @@ def erase_person(email: str, *, session: Session | None = None, requested_by: st
         condition = and_(condition, PluginEvent.id != event_id)
     events = session.execute(delete(PluginEvent).where(condition)).rowcount or 0
     if ids:  # the consent ledger and visitor ids go with the contacts (ON DELETE CASCADE)
+        erase_contact_data(ids)  # orders' personal fields, carts, visits, automation entries
         session.execute(delete(ConsentEvent).where(ConsentEvent.contact_id.in_(ids)))
         session.execute(delete(VisitorIdentity).where(VisitorIdentity.contact_id.in_(ids)))
         session.execute(delete(Contact).where(Contact.id.in_(ids)))
@@ -153,6 +155,7 @@ def erase_shop(session: Session, source: PluginSource, event_id: int) -> Privacy
         PluginEvent.source_id == source.id, PluginEvent.id != event_id)).rowcount or 0
     session.execute(delete(VisitorIdentity).where(VisitorIdentity.source_id == source.id))
     if ids:
+        erase_contact_data(ids)
         session.execute(delete(ConsentEvent).where(ConsentEvent.contact_id.in_(ids)))
         session.execute(delete(Contact).where(Contact.id.in_(ids)))
     audit = PrivacyRequest(kind="shop_erase", requested_by="shopify", source_id=source.id,

@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, text, update
@@ -189,6 +190,7 @@ class _Plan:
         self.visitors: dict[tuple[int, str], int | tuple[int, str]] = {}
         self.new_visitors: dict[tuple[int, str], tuple[int, str]] = {}
         self.results: dict[int, dict[str, Any]] = {}
+        self.contact_ids: dict[tuple[int, str], int] = {}  # filled by _write
         self.suppressed_emails: set[str] = set()
         self.suppressed_domains: set[str] = set()
 
@@ -504,6 +506,7 @@ def _write(session: Session, plan: _Plan, now: datetime) -> int:
     for list_id, norms in fresh.items():
         for norm, stored in upsert.existing_contacts(session, list_id, norms).items():
             ids[(list_id, norm)] = stored.id
+    plan.contact_ids = ids
     promote = [{"cid": ids[key]} for key, p in plan.people.items() if p.promote]
     if promote:
         session.execute(_PROMOTE, promote)
@@ -532,6 +535,29 @@ def _write(session: Session, plan: _Plan, now: datetime) -> int:
                         .on_conflict_do_nothing(index_elements=["source_id", "anonymous_id"]))
         _stitch(session, visitors)
     return added
+
+
+def _feed_commerce(rows: list[Any], plan: _Plan) -> set[int]:
+    """Hand the batch's events, with the contacts they resolved to, to the e-commerce
+    writer (same transaction); guests who identified take their carts and visits along.
+    Returns the contacts the batch touched."""
+    from ..commerce import carts, ingest
+
+    contacts = {row.id: event_contact(plan, row) for row in rows}
+    for (source_id, anon), key in plan.new_visitors.items():
+        contact_id = plan.contact_ids.get(key)
+        if contact_id is not None:
+            carts.attach_visitor(source_id, anon, contact_id)
+    events = [SimpleNamespace(**{**row._mapping, "contact_id": contacts[row.id]})
+              for row in rows if plan.results.get(row.id, {}).get("status") != "failed"]
+    ingest.apply_events(events)
+    return {c for c in contacts.values() if c is not None}
+
+
+def event_contact(plan: _Plan, row: Any) -> int | None:
+    """The contact an event of this batch resolved to (after the batch's writes)."""
+    who = plan.results.get(row.id, {}).get("who")
+    return plan.contact_ids.get(who) if isinstance(who, tuple) else who
 
 
 def batch_size(session: Session | None = None) -> int:
@@ -580,9 +606,14 @@ def process_batch(size: int | None = None, session: Session | None = None) -> Ba
                          "The event could not be processed; nothing was changed. "
                          "It can be replayed from the event log.")
     result.added = _write(session, plan, now)
+    touched = _feed_commerce(rows, plan)
     session.commit()
     result.events = len(rows)
     result.outcomes.update(r["verdict"]["outcome"] for r in plan.results.values())
+    if touched:
+        from ..commerce.automations import touch
+
+        touch(touched)  # automations re-evaluate these contacts within seconds
     if result.added:
         from ..imports.forecast import record_overage
 
