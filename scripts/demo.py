@@ -130,15 +130,38 @@ class DemoPluginKeys:
     woocommerce_secret: str = ""
 
 
-def create_demo_plugin_sources(app_url: str, shop_url: str,
-                               shopify_secret: str) -> DemoPluginKeys | None:
-    """LEAD, AT MERGE: create the demo's plugin sources with the receive side's services
-    (webapp.plugins.sources / keys) and return their keys: a "Website" source on the
-    Newsletter list whose allowed origins hold `shop_url` (and `app_url`, for the try-it
-    page), a WooCommerce source, and a Shopify source for the Shopify simulator's
-    integration when one is connected (signed with `shopify_secret`, the OAuth app's).
-    None until then: the shop runs unconnected and no webhooks are emitted."""
-    return None
+def create_demo_plugin_sources(app_url: str, shop_url: str) -> DemoPluginKeys:
+    """The demo's plugin sources, made with the same services as the set-up page: a
+    "Demo shop" website source on the first list whose allowed origins hold the demo shop
+    and the app itself (for the try-it page), with a shop history (orders, carts, visits),
+    and a WooCommerce source. Returns their keys for the shop and the webhook emitter.
+    (A Shopify source needs a connected Shopify store: set it up from the app.)"""
+    from sqlalchemy import select
+    from werkzeug.datastructures import MultiDict
+
+    from webapp import create_app
+    from webapp.commerce.demo import seed_history
+    from webapp.extensions import db
+    from webapp.models import ContactList
+    from webapp.plugins import sources
+
+    app = create_app()
+    keys = DemoPluginKeys()
+    with app.test_request_context("/", base_url=app_url):
+        list_id = db.session.scalar(select(ContactList.id).order_by(ContactList.id).limit(1))
+        base = [("list_id", str(list_id)), ("add_events", "signed_up"),
+                ("add_events", "form_submitted")]
+        site = sources.create("website", MultiDict(base + [
+            ("name", "Demo shop"), ("allowed_origins", f"{shop_url}\n{app_url}")]))
+        made = {k.kind: k.secret for k in site.new_keys}
+        keys.public_key, keys.server_key = made["public"], made["server"]
+        seed_history(site.source.id)
+        woo = sources.create("woocommerce", MultiDict(base + [("name", "Demo WooCommerce")]))
+        keys.woocommerce_url = sources.delivery_url(woo.source)
+        keys.woocommerce_secret = {k.kind: k.secret for k in woo.new_keys}["signing"]
+        db.session.remove()
+        db.engine.dispose()
+    return keys
 
 
 def connect_plugin_demo(shop, app_url: str, keys: DemoPluginKeys, people: int = 3,
@@ -264,12 +287,9 @@ def main() -> int:
         password = seed_workspace(sims)
         stack.start_services(log_dir=LOG_DIR)
         stack.wait_ready()
-        keys = create_demo_plugin_sources(stack.url, shop[0].url,
-                                          sims["shopify"][1].state.client_secret)
-        if keys is not None:
-            connect_plugin_demo(shop[1], stack.url, keys, stop=emitting)
-        print(instructions(stack.url, sims, password, people, shop[0].url, keys is not None),
-              flush=True)
+        keys = create_demo_plugin_sources(stack.url, shop[0].url)
+        connect_plugin_demo(shop[1], stack.url, keys, stop=emitting)
+        print(instructions(stack.url, sims, password, people, shop[0].url, True), flush=True)
         print(f"(ready in {time.monotonic() - started:.1f} s)", flush=True)
         while stack.alive():
             time.sleep(0.5)

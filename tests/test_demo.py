@@ -73,6 +73,11 @@ def test_demo_starts_answers_and_stops_everything_on_ctrl_c(tmp_path):
             assert _answers(f"http://127.0.0.1:{port}/") < 500, name
         assert f"Demo shop (http://127.0.0.1:{shop_port})" in output
         assert _answers(f"http://127.0.0.1:{shop_port}/") == 200
+        # The demo made its plugin sources: the shop's pages carry the snippet with a key.
+        with urllib.request.urlopen(f"http://127.0.0.1:{shop_port}/", timeout=5) as resp:
+            home = resp.read().decode()
+        assert 'data-key="pk_' in home and "not connected to Tributary" not in home
+        assert "Not connected to a plugin source yet" not in output
 
         family = psutil.Process(proc.pid).children(recursive=True)
         names = " ".join(" ".join(p.cmdline()) for p in family)
