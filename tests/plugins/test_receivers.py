@@ -25,7 +25,7 @@ from tests.test_integrations_support import make_integration, sim_fixture
 from webapp.extensions import db
 from webapp.models.plugins import PluginSource
 from webapp.plugins import sources
-from webapp.providers.shopify_webhooks import TOPICS
+from webapp.providers.shopify.webhooks import TOPICS
 from webapp.services.errors import FormError
 
 shopify = sim_fixture("shopify")

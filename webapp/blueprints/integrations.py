@@ -18,7 +18,7 @@ from ..hardening import parse_id
 from ..models import Integration
 from ..services import integrations as service
 from ..services.errors import FormError
-from ..views_common import wants_partial
+from ..views_common import redirect_after_post, wants_partial
 
 bp = Blueprint("integrations", __name__, url_prefix="/integrations")
 
@@ -86,11 +86,7 @@ def _connected(info, row, existed: bool):
     target = url_for("integrations.show", provider=info.slug)
     if not existed:  # a new connection lands on "Set up recurring imports"
         target = url_for("imports_setup.new", integration_id=row.id)
-    if wants_partial():
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target, code=303)
+    return redirect_after_post(target)
 
 
 @bp.get("/")
@@ -156,11 +152,7 @@ def oauth_start(provider: str):
         return _failed(info, reconnect, form, errors={exc.field: exc.message})
     except service.ConnectError as exc:
         return _failed(info, reconnect, form, connect_error=exc.message)
-    if wants_partial():
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = url
-        return response
-    return redirect(url, code=303)
+    return redirect_after_post(url)
 
 
 @bp.get("/<provider>/oauth/callback")
@@ -200,8 +192,4 @@ def disconnect(provider: str, integration_id: int):
         flash(f"{info.label} {row.name} disconnected: its credentials were erased and "
               f"{stopped} import{plural} stopped. Contacts and run history stay.", "success")
     target = url_for("integrations.show", provider=provider)
-    if wants_partial():
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target, code=303)
+    return redirect_after_post(target)

@@ -1,4 +1,4 @@
-"""Product recommendations (PRODUCT.md §7.5): item-to-item co-purchase, normalised by
+"""Product recommendations: item-to-item co-purchase, normalised by
 cosine (so best-sellers do not win everything) and shrunk for thin evidence, kept in
 `product_pairs` by a periodic rebuild; per contact, the products bought together with what
 they bought, minus what they have and what is unavailable, each with its evidence, and a

@@ -1,6 +1,6 @@
 """Segments: a JSON tree of AND/OR groups of conditions, validated, then compiled to ONE SQL
 WHERE clause over `contacts` (SQLAlchemy Core; semi-joins over indexed tables, no Python
-loop over contacts). PRODUCT.md §7.6.
+loop over contacts).
 
 A definition is `{"op": "and"|"or", "items": [condition or group, ...]}`; a condition is a
 dict with a `type` (see CONDITION_TYPES) and an optional `negate`. Time windows are measured

@@ -1,5 +1,5 @@
 """E-commerce data from plugin events: shops, products, orders, carts, co-purchase pairs,
-segments and automations (PRODUCT.md §7.4–7.6)."""
+segments and automations."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models.base import utcnow
 from ..models.plugins import PluginKey, PluginSource
-from ..providers.shopify_webhooks import TOPICS as SHOPIFY_TOPICS
+from ..providers.shopify.webhooks import TOPICS as SHOPIFY_TOPICS
 from . import keys, sources
 
 KEY_LABELS = {"server": "Server key", "public": "Browser (public) key",

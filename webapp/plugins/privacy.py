@@ -1,4 +1,4 @@
-"""Erase or export one person's data (PRODUCT.md §7.3 privacy; Shopify's mandatory topics).
+"""Erase or export one person's data (Shopify's mandatory topics).
 
 Erasing removes the person's contact rows (in every list for a team member, in the source's
 list for a Shopify `customers/redact`), their consent ledger (it cascades with the contact),

@@ -1,4 +1,4 @@
-"""Processing stored plugin events (PRODUCT.md §7.3): pending events in id order, in batches.
+"""Processing stored plugin events: pending events in id order, in batches.
 
 One batch is one transaction, like the import engine's page (`imports/pipeline.py`): claim,
 plan reads-only (contacts, visitor ids, suppressions of the batch, then the events one by
@@ -52,7 +52,7 @@ NOTHING_TO_DO = {
     "uninstalled": "The app was uninstalled from the shop; no contact changes.",
     "ping": "A test delivery from the store; no contact changes.",
 }
-# The browser key can never lower an existing contact's consent (PRODUCT.md §7.2).
+# The browser key can never lower an existing contact's consent.
 CANNOT_LOWER = ("browser",)
 
 events_t = PluginEvent.__table__

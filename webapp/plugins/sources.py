@@ -1,4 +1,4 @@
-"""Plugin sources (PRODUCT.md §7.1): creating and editing them from the set-up form, their
+"""Plugin sources: creating and editing them from the set-up form, their
 keys, enabling and disabling (a Shopify source subscribes its webhook topics through the
 Admin API and removes them again), and what a disconnect or app/uninstalled does."""
 
@@ -31,7 +31,7 @@ KINDS = {
     "woocommerce": "WooCommerce store",
     "website": "Website or custom plugin",
 }
-# Event kinds a team may let add contacts; the first two are the default (PRODUCT.md §7.1).
+# Event kinds a team may let add contacts; the first two are the default.
 ADD_EVENT_CHOICES = (
     ("signed_up", "Registrations (an account is created)"),
     ("form_submitted", "Form sign-ups"),
@@ -79,8 +79,8 @@ def for_receiving(source_id: int):
 
 def shopify_integrations() -> list[Integration]:
     return list(db.session.scalars(
-        select(Integration).where(Integration.provider == "shopify",
-                                  Integration.status == "connected").order_by(Integration.id)))
+        select(Integration).filter_by(provider="shopify", status="connected")
+        .order_by(Integration.id)))
 
 
 def delivery_url(source: PluginSource) -> str:
@@ -255,7 +255,7 @@ def enable(source: PluginSource) -> bool:
     """Enable the source. Shopify: subscribe the topics first; a refusal leaves it disabled
     with the reason in plain words. Returns whether it is enabled now."""
     if source.kind == "shopify":
-        from ..providers import shopify_webhooks
+        from ..providers.shopify import webhooks as shopify_webhooks
 
         integration = db.session.get(Integration, source.integration_id or 0)
         if integration is None or integration.status != "connected":
@@ -283,7 +283,7 @@ def disable(source: PluginSource, reason: str = "Disabled by a team member.",
             *, call_shopify: bool = True) -> None:
     """Disable the source; a Shopify source removes exactly the subscriptions it made."""
     if source.kind == "shopify" and source.subscriptions and call_shopify:
-        from ..providers import shopify_webhooks
+        from ..providers.shopify import webhooks as shopify_webhooks
 
         integration = db.session.get(Integration, source.integration_id or 0)
         if integration is not None and integration.credentials_encrypted:

@@ -4,10 +4,10 @@ and Shopify's API only: the caller stores the returned ids and passes them back.
 
 from __future__ import annotations
 
-from .base import ConfigurationError, SourceUnavailable
-from .shopify import Shopify
+from ..base import ConfigurationError, SourceUnavailable
+from .client import Shopify
 
-# PRODUCT.md §7.1. The privacy topics are mandatory for public apps (set in the Partner
+# The privacy topics are mandatory for public apps (set in the Partner
 # Dashboard there); custom apps subscribe them here like the rest.
 TOPICS = (
     "customers/create", "customers/update", "customers_email_marketing_consent/update",
