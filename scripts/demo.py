@@ -156,12 +156,36 @@ def create_demo_plugin_sources(app_url: str, shop_url: str) -> DemoPluginKeys:
         made = {k.kind: k.secret for k in site.new_keys}
         keys.public_key, keys.server_key = made["public"], made["server"]
         seed_history(site.source.id)
+        _demo_automation()
         woo = sources.create("woocommerce", MultiDict(base + [("name", "Demo WooCommerce")]))
         keys.woocommerce_url = sources.delivery_url(woo.source)
         keys.woocommerce_secret = {k.kind: k.secret for k in woo.new_keys}["signing"]
         db.session.remove()
         db.engine.dispose()
     return keys
+
+
+def _demo_automation() -> None:
+    """A segment "Bought in the last 30 days" and an automation, switched on, that adds
+    those buyers to a "Customers" list; evaluated once so the demo shows it fired."""
+    from webapp.commerce import automations, segments
+    from webapp.extensions import db
+    from webapp.models import Automation, ContactList
+
+    customers = ContactList(name="Customers")
+    db.session.add(customers)
+    db.session.flush()
+    segment = segments.save("Bought in the last 30 days", {"op": "and", "items": [
+        {"op": "and", "items": [{"type": "purchased", "what": "anything", "days": 30}]}]})
+    db.session.flush()
+    row = Automation(name="Buyers join Customers", segment_id=segment.id,
+                     action=automations.clean_action({"action": "add_to_list",
+                                                      "list_id": str(customers.id)}))
+    db.session.add(row)
+    automations.switch(row, True)
+    db.session.commit()
+    automations.evaluate_all()
+    db.session.commit()
 
 
 def connect_plugin_demo(shop, app_url: str, keys: DemoPluginKeys, people: int = 3,

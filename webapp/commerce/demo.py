@@ -93,11 +93,13 @@ def seed_history(source_id: int, shoppers: int = 12, seed: int = 12,
     ann, bob = people[0], people[1]
     cart_at = now - timedelta(days=1)
     add("product_added", {"cart_id": "demo-cart-1", "product_id": "bag", "name": "Sleeping bag",
-                          "price": 95.0, "cart_url": "https://demo-shop.test/cart/1"},
+                          "price": 95.0, "currency": "EUR",
+                          "cart_url": "https://demo-shop.test/cart/1"},
         cart_at, ann)
     # ... and one abandoned an hour and a half ago, still waiting.
     add("product_added", {"cart_id": "demo-cart-2", "product_id": "mat", "name": "Sleeping mat",
-                          "price": 45.0, "cart_url": "https://demo-shop.test/cart/2"},
+                          "price": 45.0, "currency": "EUR",
+                          "cart_url": "https://demo-shop.test/cart/2"},
         now - timedelta(minutes=90), bob)
     db.session.add_all(events)
     db.session.flush()

@@ -158,7 +158,11 @@ class VisitorIdentity(db.Model):
     identified as; earlier events of that id are attached to the contact."""
 
     __tablename__ = "visitor_identities"
-    __table_args__ = (UniqueConstraint("source_id", "anonymous_id"),)
+    __table_args__ = (
+        UniqueConstraint("source_id", "anonymous_id"),
+        # Deleting or erasing contacts looks their visitor ids up by contact.
+        Index("ix_visitor_identities_contact_id", "contact_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("plugin_sources.id", ondelete="CASCADE"))
