@@ -201,3 +201,11 @@ def test_set_up_pages_per_kind(signed_in):
     assert re.search(r'value="form_submitted" checked', site)
     assert not re.search(r'value="identify" checked', site)
     assert not re.search(r'name="allow_unconsented_subscribe" checked', site)
+
+
+def test_the_source_page_links_its_event_log_and_try_it_page(signed_in):
+    _create_website(signed_in)
+    source = db.session.scalar(select(PluginSource))
+    page = _text(signed_in.get(f"/plugins/{source.id}"))
+    assert f'href="/plugins/sources/{source.id}/events"' in page
+    assert f'href="/plugins/sources/{source.id}/try"' in page
