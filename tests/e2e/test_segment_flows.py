@@ -49,6 +49,11 @@ def test_segment_builder_dry_run_switch_on_enrols_once(page: Page, live_server, 
     expect(preview).to_contain_text("ann@example.com")
     # A second condition in the group: a visited page, chosen from the kinds.
     page.get_by_role("button", name="Add a condition").click()
+    # The new select reacts once htmx has processed the swapped-in builder: wait for it,
+    # as a person would see the condition appear before choosing its kind.
+    expect(page.locator("select[name=g0_c1_type]")).to_be_visible()
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
     page.locator("select[name=g0_c1_type]").select_option("visited")
     expect(page.locator("input[name=g0_c1_url]")).to_be_visible()
     page.locator("input[name=g0_c1_url]").fill("/products/runner")
