@@ -14,7 +14,6 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable
-from itertools import chain
 
 PENDING_LIMIT = 8192
 SETTLED = 1
@@ -69,7 +68,17 @@ class SeenHashes:
             self._merge()
 
     def _merge(self) -> None:
-        # Two sorted runs: timsort merges them in linear time.
-        merged = (key | bit for key, bit in self._pending.items())
-        self._sorted = array("q", sorted(chain(self._sorted, merged)))
+        """Insert the pending values into the sorted array by slices: the new array is
+        built from C-level copies, never as a list of Python ints (36 bytes per value, 36 MB
+        at a million emails, where the arrays take 8 bytes each)."""
+        old = self._sorted
+        merged = array("q")
+        start = 0
+        for value in sorted(key | bit for key, bit in self._pending.items()):
+            at = bisect_left(old, value, start)
+            merged.extend(old[start:at])
+            merged.append(value)
+            start = at
+        merged.extend(old[start:])
+        self._sorted = merged
         self._pending = {}

@@ -16,6 +16,7 @@ switch to after five uses still probes the unique (list_id, email_norm) index. W
 
 from __future__ import annotations
 
+import json
 from array import array
 from collections.abc import Iterable
 from typing import Any
@@ -230,35 +231,46 @@ _UNNEST: list[tuple[str, dict[str, Any]]] = []
 _CONVERTED = [k for k in CONTACT_KEYS if isinstance(contacts.c[k].type, TypeDecorator)]
 
 
-def _element_type(type_):
+def _element_type(key: str):
     """The array element type for a column: plain text for strings (a cast to varchar(n)
-    would cut long values silently; the insert into the column still checks them)."""
+    would cut long values silently; the insert into the column still checks them) and for
+    the custom values, which go as JSON text and are cast to jsonb in the statement."""
+    type_ = contacts.c[key].type
     if isinstance(type_, TypeDecorator):
         type_ = type_.impl
-    return Text() if isinstance(type_, String) else type_
+    if key == "custom" or isinstance(type_, String):
+        return Text()
+    return type_
 
 
 def _unnest_sql(dialect) -> tuple[str, dict[str, Any]]:
     """PostgreSQL: INSERT … SELECT FROM unnest(one array per column) ON CONFLICT …: one
-    statement and one small parameter set per page (no executemany buffers, one plan)."""
+    statement and one small parameter set per page (no executemany buffers, one plan).
+
+    The arrays go in psycopg's binary format (`%(key)b`): timestamps and JSON dump several
+    times faster than as text, and the statement text still never changes."""
     if not _UNNEST:
-        arrays = [cast(bindparam(k), postgresql.ARRAY(_element_type(contacts.c[k].type)))
-                  for k in CONTACT_KEYS]
+        arrays = [cast(bindparam(k), postgresql.ARRAY(_element_type(k))) for k in CONTACT_KEYS]
         rows = func.unnest(*arrays).table_valued(*CONTACT_KEYS).render_derived(name="page")
-        source = select(*[rows.c[k] for k in CONTACT_KEYS])
+        source = select(*[cast(rows.c[k], postgresql.JSONB) if k == "custom" else rows.c[k]
+                          for k in CONTACT_KEYS])
         compiled = _statement("postgresql", source).compile(dialect=dialect)
         literals = compiled.construct_params(dict.fromkeys(CONTACT_KEYS))  # CASE constants
         constants = {k: v for k, v in literals.items() if k not in CONTACT_KEYS}
-        _UNNEST.append((compiled.string, constants))
+        sql = compiled.string
+        for key in CONTACT_KEYS:
+            placeholder = f"%({key})s"
+            if sql.count(placeholder) != 1:  # pragma: no cover - a change to the statement
+                raise RuntimeError(f"the upsert should name {placeholder} once")
+            sql = sql.replace(placeholder, f"%({key})b")
+        _UNNEST.append((sql, constants))
     return _UNNEST[0]
 
 
 def _upsert_unnest(connection, rows: list[dict[str, Any]]) -> None:
-    from psycopg.types.json import Jsonb
-
     sql, constants = _unnest_sql(connection.dialect)
     params: dict[str, Any] = {k: [row[k] for row in rows] for k in CONTACT_KEYS}
-    params["custom"] = [Jsonb(value) for value in params["custom"]]
+    params["custom"] = [json.dumps(value) for value in params["custom"]]
     for key in _CONVERTED:  # UTCDateTime: aware values only, sent as UTC
         convert = contacts.c[key].type.process_bind_param
         params[key] = [convert(value, connection.dialect) for value in params[key]]
