@@ -179,8 +179,27 @@ def main(argv: list[str]) -> int:
             args.queues or queue_names(), connection=redis_connection(), name=args.name,
             worker_ttl=ttl, job_monitoring_interval=max(5, min(30, ttl // 2)),
         )
+        settle_memory()
         worker.work(burst=args.burst, with_scheduler=False)
     return 0
+
+
+def settle_memory() -> None:
+    """Before the first fork: map the models once, then freeze what startup allocated (the
+    horses' collections skip it, so they do not copy those pages) and hand the startup's
+    freed heap back to the system; each work horse starts from that smaller parent."""
+    import ctypes
+    import gc
+
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()
+    gc.collect()
+    gc.freeze()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 if __name__ == "__main__":

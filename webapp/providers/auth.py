@@ -13,10 +13,6 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from authlib.common.security import generate_token
-from authlib.oauth2.client import OAuth2Client
-from authlib.oauth2.rfc6749.parameters import prepare_token_request
-
 from .base import iso, parse_time
 from .http import HttpClient, Response
 
@@ -62,11 +58,15 @@ def with_expiry(credentials: dict[str, Any], expires_in: Any, now: datetime) -> 
 
 def new_state() -> str:
     """An unguessable OAuth `state` (nonce) to keep until the callback."""
+    from authlib.common.security import generate_token
+
     return generate_token(32)
 
 
 def new_verifier() -> str:
     """A fresh PKCE code verifier (kept server-side; Authlib sends its S256 challenge)."""
+    from authlib.common.security import generate_token
+
     return generate_token(64)
 
 
@@ -75,6 +75,8 @@ def authorize_url(endpoint: str, *, client_id: str, redirect_uri: str, scope: st
     """The authorization-code request URL built by Authlib's OAuth 2 client (with a PKCE
     S256 challenge when `code_verifier` is given); spaces as %20, which every provider
     reads (a literal '+' would have been encoded as %2B)."""
+    from authlib.oauth2.client import OAuth2Client  # connect time only (~4 MB per process)
+
     client = OAuth2Client(None, client_id=client_id, redirect_uri=redirect_uri, scope=scope,
                           code_challenge_method="S256" if code_verifier else None)
     url, _ = client.create_authorization_url(endpoint, state=state,
@@ -84,6 +86,8 @@ def authorize_url(endpoint: str, *, client_id: str, redirect_uri: str, scope: st
 
 def token_request(http: HttpClient, url: str, grant_type: str, **params: str) -> Response:
     """POST an OAuth 2 token request (form body prepared by Authlib) through our client."""
+    from authlib.oauth2.rfc6749.parameters import prepare_token_request
+
     body = prepare_token_request(grant_type, **params)
     return http.request("POST", url, data=body, headers=dict(FORM_HEADERS))
 

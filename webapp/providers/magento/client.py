@@ -343,6 +343,7 @@ class Magento(FormConnected):
                 if fresh:
                     state["mode"] = "gteq"
             state["hw"] = high.isoformat() if high else None
+            body = items = fresh = None  # the decoded JSON goes while records are written
             yield Page(records, dict(state), high, done=done)
             if done:
                 return

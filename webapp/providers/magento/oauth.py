@@ -9,12 +9,9 @@ import hmac
 import re
 import time
 from collections.abc import Callable, Mapping
+from functools import cache
 from typing import Any
 from urllib.parse import quote, urlsplit
-
-from authlib.oauth1 import ClientAuth
-from authlib.oauth1.rfc5849.signature import generate_signature_base_string
-from authlib.oauth1.rfc5849.util import escape
 
 from ..base import ConfigurationError, FormInputError, ProviderError
 from ..forms import clean
@@ -59,30 +56,35 @@ def encode_query(params: list[tuple[str, str]]) -> str:
     return "&".join(f"{_rfc3986(k)}={_rfc3986(v)}" for k, v in params)
 
 
-def _sign_hmac_sha256(client: ClientAuth, request) -> str:
-    """RFC 5849's HMAC signature over the base string, with SHA-256 (what Magento checks)."""
-    base = generate_signature_base_string(request)
-    key = f"{escape(client.client_secret or '')}&{escape(client.token_secret or '')}"
-    return base64.b64encode(hmac.new(key.encode(), base.encode(), hashlib.sha256).digest()
-                            ).decode()
-
-
-class Signer(ClientAuth):
+@cache
+def _signer_class():
     """Authlib's OAuth 1.0a client auth, timestamped by our clock (Magento refuses skewed
-    timestamps, so tests move the clock)."""
+    timestamps, so tests move the clock), with HMAC-SHA256 registered. Built on first use:
+    only Magento needs Authlib's OAuth 1 (about 2 MB in every work horse otherwise)."""
+    from authlib.oauth1 import ClientAuth
+    from authlib.oauth1.rfc5849.signature import generate_signature_base_string
+    from authlib.oauth1.rfc5849.util import escape
 
-    SIGNATURE_METHODS = dict(ClientAuth.SIGNATURE_METHODS)
+    def sign_hmac_sha256(client: ClientAuth, request) -> str:
+        """RFC 5849's HMAC signature over the base string, with SHA-256 (Magento's check)."""
+        base = generate_signature_base_string(request)
+        key = f"{escape(client.client_secret or '')}&{escape(client.token_secret or '')}"
+        return base64.b64encode(hmac.new(key.encode(), base.encode(), hashlib.sha256)
+                                .digest()).decode()
 
-    def __init__(self, *args: Any, clock: Callable[[], float] = time.time, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.clock = clock
+    class Signer(ClientAuth):
+        SIGNATURE_METHODS = dict(ClientAuth.SIGNATURE_METHODS)
 
-    def get_oauth_params(self, nonce, timestamp):
-        """Authlib's parameters with the timestamp from `clock`."""
-        return super().get_oauth_params(nonce, str(int(self.clock())))
+        def __init__(self, *args: Any, clock: Callable[[], float] = time.time, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self.clock = clock
 
+        def get_oauth_params(self, nonce, timestamp):
+            """Authlib's parameters with the timestamp from `clock`."""
+            return super().get_oauth_params(nonce, str(int(self.clock())))
 
-Signer.register_signature_method(SIGNATURE_METHOD, _sign_hmac_sha256)
+    Signer.register_signature_method(SIGNATURE_METHOD, sign_hmac_sha256)
+    return Signer
 
 
 def oauth1_header(
@@ -96,8 +98,9 @@ def oauth1_header(
 ) -> str:
     """The `Authorization: OAuth …` value signing `method url` with HMAC-SHA256; the
     query's parameters are part of the signature."""
-    signer = Signer(credentials["consumer_key"], credentials["consumer_secret"], token=token,
-                    token_secret=token_secret, signature_method=SIGNATURE_METHOD, clock=clock)
+    signer = _signer_class()(credentials["consumer_key"], credentials["consumer_secret"],
+                             token=token, token_secret=token_secret,
+                             signature_method=SIGNATURE_METHOD, clock=clock)
     _, headers, _ = signer.sign(method, url, {}, b"")
     return headers["Authorization"]
 

@@ -206,9 +206,10 @@ class Salesforce(TokenAuth, Provider):
                                    lead_source=lead_source)
         while True:
             raw = body.get("records") or []
+            if raw:  # before record() takes the rows over
+                after = {"t": raw[-1]["SystemModstamp"], "id": raw[-1]["Id"]}
             records = [record(obj, r) for r in raw]
             if raw:
-                after = {"t": raw[-1]["SystemModstamp"], "id": raw[-1]["Id"]}
                 top = max((r.updated_at for r in records if r.updated_at), default=None)
                 high = top if high is None or (top and top > high) else high
             done = bool(body.get("done", True))
@@ -216,6 +217,7 @@ class Salesforce(TokenAuth, Provider):
             if not done and not next_url:
                 raise SourceUnavailable("Salesforce said more records follow but gave no "
                                         "address for them.")
+            raw = body = None  # the page's decoded JSON goes while its records are written
             yield Page(records, {
                 "after": after,
                 "since": since.isoformat() if since else None,

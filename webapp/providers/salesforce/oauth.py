@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
-
 from ..auth import authorize_url as oauth2_authorize_url
 from ..auth import new_state, new_verifier, token_request
 from ..base import (
@@ -86,6 +84,8 @@ def instance_base(instance_url: str, *, allow_loopback: bool = False) -> str:
 def make_pkce() -> tuple[str, str]:
     """A fresh PKCE pair: (code_verifier to keep server-side, S256 code_challenge to send)."""
     verifier = new_verifier()
+    from authlib.oauth2.rfc7636 import create_s256_code_challenge  # connect time only
+
     return verifier, create_s256_code_challenge(verifier)
 
 

@@ -351,6 +351,7 @@ class Shopify(TokenAuth, Provider):
                 records.append(rec)
                 if rec.updated_at and (high is None or rec.updated_at > high):
                     high = rec.updated_at
+            customers = values = resp = None  # the decoded JSON goes while records are written
             yield Page(records, walk_cursor(since, last_id, high, walk_start),
                        high_water(high, walk_start), done=url is None)
 

@@ -281,6 +281,7 @@ class Zoho(TokenAuth, Provider):
             if records:
                 stalled = 0
             walk.advance(info, self.page_size, len(batches))
+            rows = None  # the decoded JSON goes while the page's records are written
             yield Page(records, walk.cursor(), walk.high_water, done=walk.mode == "done")
 
     def _fetch(self, module: str, source: str, batches: list[list[str]], walk: Walk
