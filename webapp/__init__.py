@@ -36,7 +36,10 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
 
-    from . import models  # noqa: F401  (registers the tables on db.metadata)
+    from . import models  # registers the tables on db.metadata
+
+    if app.config["LOAD_VIEWS"] or app.config["LOAD_MIGRATIONS"]:
+        models.load_all()  # workers map plugin and commerce models only when a job needs them
 
     if app.config["LOAD_VIEWS"]:
         _register_views(app)

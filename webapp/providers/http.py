@@ -463,3 +463,40 @@ class HttpClient:
         return SourceUnavailable(transport_problem(error) if error else
                                  "The provider could not be reached.",
                                  detail=type(error).__name__ if error else "")
+
+
+class Ahead:
+    """One request sent from a background thread while the caller works on the previous
+    answer (a walk's next page is fetched while this one is written). `result()` returns
+    its answer or raises its error; an unused one finishes on its own and is dropped.
+
+    The thread runs inside the caller's app context (a token renewal saves credentials),
+    and only it uses the client until `result()`: the walk asks for nothing meanwhile."""
+
+    def __init__(self, call: Callable[[], Any]):
+        import threading
+
+        from flask import current_app, has_app_context
+
+        self._app = current_app._get_current_object() if has_app_context() else None
+        self._call = call
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="provider-ahead", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            if self._app is None:
+                self._value = self._call()
+            else:
+                with self._app.app_context():
+                    self._value = self._call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller in result()
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value

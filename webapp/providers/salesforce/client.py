@@ -29,7 +29,7 @@ from ..base import (
     SourceUnavailable,
     parse_time,
 )
-from ..http import HostPolicy, Response
+from ..http import Ahead, HostPolicy, Response
 from . import oauth
 from .oauth import API_VERSION, LOGIN_HOSTS, instance_base, login_base
 from .schema import (
@@ -218,6 +218,9 @@ class Salesforce(TokenAuth, Provider):
                 raise SourceUnavailable("Salesforce said more records follow but gave no "
                                         "address for them.")
             raw = body = None  # the page's decoded JSON goes while its records are written
+            # The next page travels while this one is written (its bytes only: decoding
+            # waits for its turn, so one page of objects is alive at a time).
+            ahead = None if done else Ahead(lambda url=next_url: self._request(url))
             yield Page(records, {
                 "after": after,
                 "since": since.isoformat() if since else None,
@@ -226,7 +229,7 @@ class Salesforce(TokenAuth, Provider):
             if done:
                 return
             try:
-                body = self._get(next_url)
+                body = self._decode(ahead.result())
             except _LocatorExpired:
                 log.info("Salesforce query locator expired; resuming from the keyset")
                 select, body = self._start(obj, fields, since=since, after=after,
@@ -317,11 +320,18 @@ class Salesforce(TokenAuth, Provider):
              headers: dict | None = None) -> dict:
         """GET an API path (relative to the versioned base) or a server-given /services path,
         refreshing the session at most once on INVALID_SESSION_ID."""
+        return self._decode(self._request(path, params=params, headers=headers))
+
+    def _request(self, path: str, *, params: dict | None = None,
+                 headers: dict | None = None) -> Response:
         if path.startswith("/services/"):
             url = self.instance_url + path
         else:
             url = f"{self.instance_url}/services/data/{self.api_version}/{path}"
-        resp = self.authorized(lambda token: self._send(url, token, params, headers))
+        return self.authorized(lambda token: self._send(url, token, params, headers))
+
+    def _decode(self, resp: Response) -> dict:
+        """The answer's JSON object, or the error it says (a 401 after renewing: auth)."""
         if resp.status == 401:
             raise AuthError("Salesforce rejected the session even after renewing it. "
                             "Reconnect the integration.", detail=resp.text[:300])
