@@ -140,6 +140,35 @@ def _gunicorn(target: str, env: dict, port: int) -> subprocess.Popen:
         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _cpu_seconds(proc: subprocess.Popen) -> float:
+    """CPU time used so far by gunicorn and its workers (user + system)."""
+    import psutil
+
+    total = 0.0
+    try:
+        parent = psutil.Process(proc.pid)
+        for p in [parent, *parent.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                continue
+    except psutil.NoSuchProcess:
+        pass
+    return total
+
+
+def _measured(proc: subprocess.Popen, port: int, make, rate: float, seconds: float,
+              senders: int) -> dict:
+    """`drive`, plus the server's CPU milliseconds per request (load-independent: what
+    bounds the rate the two cores can sustain)."""
+    before = _cpu_seconds(proc)
+    figures = drive(port, make, rate, seconds, senders)
+    figures["cpu_ms_per_request"] = round(
+        (_cpu_seconds(proc) - before) * 1000 / max(1, figures["sent"]), 2)
+    return figures
+
+
 def _wait_port(port: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -224,7 +253,7 @@ def run(seconds: float = 60, rate: float = 500, burst_rate: float = 1000,
                 drive(port, make, 50, 1, 4)  # warm every worker up
                 base = stored(source_id)
                 for phase, r, s in _phases(rate, seconds, burst_rate, burst_seconds):
-                    figures = drive(port, make, r, s, senders)
+                    figures = _measured(procs[-1], port, make, r, s, senders)
                     now = stored(source_id)
                     figures["stored"] = now - base
                     figures["lost"] = figures["ok"] - figures["stored"]
@@ -244,7 +273,7 @@ def run(seconds: float = 60, rate: float = 500, burst_rate: float = 1000,
                             ("Shopify webhooks", shopify_request(shop_id))):
             drive(port, make, 50, 1, 4)
             base = plugins_floor.count(str(floor_db))
-            figures = drive(port, make, rate, seconds, senders)
+            figures = _measured(procs[-1], port, make, rate, seconds, senders)
             figures["stored"] = plugins_floor.count(str(floor_db)) - base
             figures["lost"] = figures["ok"] - figures["stored"]
             result["floor"][label] = figures
@@ -273,7 +302,8 @@ def run(seconds: float = 60, rate: float = 500, burst_rate: float = 1000,
 def _print(label: str, rate: float, seconds: float, f: dict) -> None:
     print(f"  {label}: {f['sent']} events at {rate:g}/s for {seconds:g} s → achieved "
           f"{f['rate']}/s, acknowledged {f['ok']}, stored {f['stored']}, lost {f['lost']}, "
-          f"p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms, statuses {f['statuses']}",
+          f"p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms, server CPU "
+          f"{f.get('cpu_ms_per_request', 0)} ms per request, statuses {f['statuses']}",
           flush=True)
 
 

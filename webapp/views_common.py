@@ -31,8 +31,6 @@ def register_common(app: Flask) -> None:
     def _require_sign_in():
         if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
             return None
-        if request.blueprint == "receivers":  # webhooks and the tracking API: keys, not users
-            return None
         if not current_user.is_authenticated:
             return login_manager.unauthorized()
         return None

@@ -34,7 +34,8 @@ def register_blueprints(app: Flask) -> None:
     from . import undo  # undo of an import run
     app.register_blueprint(undo.bp)
     from ..plugins import receivers, views  # plugin sources and receivers
-    app.register_blueprint(receivers.bp)
+    app.register_blueprint(receivers.bp)  # its routes build URLs; Receivers serves them
+    receivers.install(app)
     app.register_blueprint(views.bp)
     from ..plugins import log_views  # the plugin event log and privacy actions
     app.register_blueprint(log_views.bp)

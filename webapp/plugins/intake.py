@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, text, update
 from ..extensions import db
 from ..models.base import utcnow
 from ..models.plugins import PluginEvent, PluginSource
+from ..prepared import prepared
 from . import kinds
 
 MAX_EVENT_BYTES = 32 * 1024
@@ -29,7 +30,7 @@ OBJECT_FIELDS = ("traits", "properties", "context", "integrations")
 
 
 CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-         413: "too_large"}
+         405: "method_not_allowed", 413: "too_large", 500: "error"}
 
 
 class Refused(Exception):
@@ -329,7 +330,10 @@ def woocommerce_row(source_id: int, headers, body_text: str, payload: Any) -> di
 # ------------------------------------------------------------------------ storing
 
 
-_INSERTS: dict[int, Any] = {}
+# Row counts an INSERT is built for: a request's rows are padded with copies of its last
+# row (skipped by ON CONFLICT, so not counted as new) up to the next size, so a process
+# keeps at most ten statements however its batches vary.
+SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, MAX_BATCH_EVENTS)
 _TOUCHED: dict[tuple[str, int], float] = {}  # (what, id) -> when this process last wrote it
 TOUCH_EVERY = 30.0
 COLUMNS = ("source_id", "channel", "topic", "kind", "name", "dedup_key", "body", "email_norm",
@@ -339,17 +343,14 @@ COLUMNS = ("source_id", "channel", "topic", "kind", "name", "dedup_key", "body",
 
 def _insert(n: int):
     """INSERT … VALUES (n rows) ON CONFLICT (source_id, dedup_key) DO NOTHING RETURNING id,
-    one typed text statement per row count, built once: the dialects' own insert()
-    constructs are not cacheable, and compiling one per request cost more than the write."""
-    if n not in _INSERTS:
-        table = PluginEvent.__table__
-        values = ", ".join("(" + ", ".join(f":{c}_{i}" for c in COLUMNS) + ")"
-                           for i in range(n))
-        stmt = text(f"INSERT INTO plugin_events ({', '.join(COLUMNS)}) VALUES {values} "
-                    "ON CONFLICT (source_id, dedup_key) DO NOTHING RETURNING id")
-        _INSERTS[n] = stmt.bindparams(*(bindparam(f"{c}_{i}", type_=table.c[c].type)
-                                        for i in range(n) for c in COLUMNS))
-    return _INSERTS[n]
+    a typed text statement (compiled once per size by `prepared`: the dialects' insert()
+    constructs are not cacheable, and compiling one per request cost more than the write)."""
+    table = PluginEvent.__table__
+    values = ", ".join("(" + ", ".join(f":{c}_{i}" for c in COLUMNS) + ")" for i in range(n))
+    stmt = text(f"INSERT INTO plugin_events ({', '.join(COLUMNS)}) VALUES {values} "
+                "ON CONFLICT (source_id, dedup_key) DO NOTHING RETURNING id")
+    return stmt.bindparams(*(bindparam(f"{c}_{i}", type_=table.c[c].type)
+                             for i in range(n) for c in COLUMNS))
 
 
 def _due(what: str, row_id: int) -> bool:
@@ -369,8 +370,13 @@ def store(source_id: int, rows: list[dict], key_id: int | None = None) -> int:
     for row in rows:
         unique.setdefault(row["dedup_key"], {**row, "status": "pending", "attempts": 0,
                                              "verdict": {}, "error": ""})
-    params = {f"{c}_{i}": row[c] for i, row in enumerate(unique.values()) for c in COLUMNS}
-    new = len(db.session.execute(_insert(len(unique)), params).all())
+    batch = list(unique.values())
+    n = next(size for size in SIZES if size >= len(batch))
+    batch += batch[-1:] * (n - len(batch))
+    params = {f"{c}_{i}": row[c] for i, row in enumerate(batch) for c in COLUMNS}
+    connection = db.session.connection()
+    new = len(prepared(f"plugin events insert {n}", lambda: _insert(n), connection)
+              .run(connection, params).all())
     now = utcnow()
     if new and _due("source", source_id):
         db.session.execute(

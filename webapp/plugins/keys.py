@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from sqlalchemy import bindparam, or_, select, update
 from ..extensions import db
 from ..models.base import utcnow
 from ..models.plugins import PluginKey, PluginSource
+from ..prepared import prepared
 from ..security import decrypt, encrypt
 
 PREFIXES = {"server": "sk_", "public": "pk_", "signing": "whsec_"}
@@ -125,11 +127,16 @@ def lookup(presented: str) -> Found | None:
     if not presented or len(presented) > 200 or not presented.startswith(("sk_", "pk_")):
         return None
     wanted = digest(presented)
-    row = db.session.execute(_LOOKUP, {"wanted": wanted, "now": utcnow()}).first()
+    connection = db.session.connection()
+    row = prepared("plugin key lookup", lambda: _LOOKUP, connection).run(
+        connection, {"wanted": wanted, "now": utcnow()}).first()
     if row is None or not hmac.compare_digest(row.digest, wanted):
         return None
+    origins = row.allowed_origins  # as the driver gives it: JSON text on SQLite
+    if isinstance(origins, str):
+        origins = json.loads(origins)
     return Found(row.id, row.kind, row.source_id, row.source_kind, row.status,
-                 list(row.allowed_origins or []), bool(row.require_signature))
+                 list(origins or []), bool(row.require_signature))
 
 
 def signing_secrets(source_id: int) -> list[str]:
