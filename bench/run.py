@@ -24,6 +24,7 @@ MODULES = {"pages": "bench.pages", "providers": "bench.providers",
            "imports": "bench.imports", "parallel": "bench.parallel", "load": "bench.load",
            "undo": "bench.undo", "fresh-run": "bench.fresh_run",
            "plugins-ack": "bench.plugins_ack", "plugins-process": "bench.plugins_process",
+           "plugins-memory": "bench.plugins_memory",
            "commerce": "bench.commerce", "segments": "bench.segments"}
 
 

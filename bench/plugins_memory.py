@@ -1,0 +1,127 @@
+"""Web memory over many received events: gunicorn as deployed (SQLite, a real Redis)
+receives `--events` events through the tracking API in /v1/batch requests of `--batch`
+events; the RSS of each gunicorn worker is printed at the start, the middle and the end
+(flat = no growth with the number of events), and the database count must equal the
+events sent.
+
+    .venv/bin/python bench/run.py plugins-memory [--events 1000000] [--batch 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cryptography.fernet import Fernet  # noqa: E402
+
+from bench.plugins_ack import _gunicorn, _stop, _wait_port, drive  # noqa: E402
+
+
+def _batch_request(key: str, size: int):
+    auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+
+    def make(n: int):
+        events = [{"type": "track", "userId": f"u{(n * size + i) % 20000}",
+                   "event": "Product Viewed", "messageId": str(uuid.uuid4()),
+                   "properties": {"sku": f"SKU-{i % 300}", "price": 19.5},
+                   "timestamp": "2026-12-01T10:00:00Z"} for i in range(size)]
+        return "/v1/batch", json.dumps({"batch": events}).encode(), {
+            "Authorization": auth, "Content-Type": "application/json"}
+    return make
+
+
+def _worker_rss(proc) -> list[float]:
+    import psutil
+
+    return sorted(round(c.memory_info().rss / 2**20, 1)
+                  for c in psutil.Process(proc.pid).children(recursive=True))
+
+
+def run(events: int, batch: int) -> dict:
+    from flask_migrate import upgrade
+    from sqlalchemy import func, select
+
+    from tests.factories import make_list
+    from webapp import create_app
+    from webapp.devserver import free_port, start_redis, stop
+    from webapp.extensions import db
+    from webapp.models.plugins import PluginEvent, PluginSource
+    from webapp.plugins import keys
+
+    tmp = Path(tempfile.mkdtemp(prefix="tributary-webmem-"))
+    redis_port = free_port()
+    redis = start_redis(redis_port, tmp / "redis")
+    env = dict(os.environ)
+    env.update({
+        "TRIBUTARY_ENV": "test", "TRIBUTARY_DATABASE_URL": f"sqlite:///{tmp / 'mem.sqlite'}",
+        "TRIBUTARY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "TRIBUTARY_SECRET_KEY": os.urandom(16).hex(),
+        "TRIBUTARY_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    })
+    proc = None
+    try:
+        app = create_app({"DATABASE_URL": env["TRIBUTARY_DATABASE_URL"], "ENV": "test",
+                          "REDIS_URL": env["TRIBUTARY_REDIS_URL"],
+                          "SECRET_KEY": env["TRIBUTARY_SECRET_KEY"],
+                          "ENCRYPTION_KEY": env["TRIBUTARY_ENCRYPTION_KEY"]})
+        with app.app_context():
+            upgrade(directory=str(ROOT / "migrations"))
+            site = PluginSource(kind="website", name="Memory", list_id=make_list("M").id)
+            db.session.add(site)
+            db.session.flush()
+            key = keys.create(site, "server").secret
+            db.session.commit()
+            site_id = site.id
+        port = free_port()
+        proc = _gunicorn("wsgi:app", env, port)
+        _wait_port(port)
+        make = _batch_request(key, batch)
+        drive(port, make, 20, 1, 4)  # every worker up and warm
+        requests = events // batch
+        samples = {"start": _worker_rss(proc)}
+        started = time.perf_counter()
+        half = drive(port, make, 10_000, 0.0001 + requests / 2 / 10_000, 8)
+        samples["middle"] = _worker_rss(proc)
+        rest = drive(port, make, 10_000, 0.0001 + (requests - half["sent"]) / 10_000, 8)
+        samples["end"] = _worker_rss(proc)
+        seconds = time.perf_counter() - started
+        with app.app_context():
+            stored = db.session.scalar(select(func.count(PluginEvent.id))
+                                       .where(PluginEvent.source_id == site_id))
+        sent = (half["sent"] + rest["sent"] + 20) * batch
+        ok = (half["ok"] + rest["ok"] + 20) * batch
+        return {"events": sent, "acknowledged": ok, "stored": stored, "seconds": seconds,
+                "rss": samples}
+    finally:
+        if proc is not None:
+            _stop(proc)
+        stop(redis)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=100)
+    args = parser.parse_args(argv)
+    r = run(args.events, args.batch)
+    print(f"web memory over {r['events']:,} events in batches of {args.batch} "
+          f"({r['seconds']:.0f} s, {r['events'] / r['seconds']:,.0f} events/s): "
+          f"acknowledged {r['acknowledged']:,}, stored {r['stored']:,}, "
+          f"lost {r['acknowledged'] - r['stored']:,}")
+    for when, values in r["rss"].items():
+        print(f"  gunicorn workers' RSS at the {when}: {', '.join(f'{v} MB' for v in values)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
