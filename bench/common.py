@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -88,3 +89,18 @@ def make_import(provider: str, settings: dict, credentials: dict, list_name: str
     db.session.add(imp)
     db.session.commit()
     return imp
+
+
+def sqlite_env(tmp: Path, name: str, redis_port: int, **extra: str) -> dict:
+    """The environment of a benchmark's own processes: this one's, plus a fresh SQLite
+    database `name` in `tmp`, the benchmark's Redis and new keys."""
+    from cryptography.fernet import Fernet
+
+    env = dict(os.environ)
+    env.update({
+        "TRIBUTARY_ENV": "test", "TRIBUTARY_DATABASE_URL": f"sqlite:///{tmp / name}",
+        "TRIBUTARY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "TRIBUTARY_SECRET_KEY": os.urandom(16).hex(),
+        "TRIBUTARY_ENCRYPTION_KEY": Fernet.generate_key().decode(), **extra,
+    })
+    return env

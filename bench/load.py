@@ -26,9 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cryptography.fernet import Fernet  # noqa: E402
 
-from bench.common import Simulator  # noqa: E402
+from bench.common import Simulator, sqlite_env  # noqa: E402
 
 GOALS_MS = {"page": 100.0, "search": 200.0}
 PASSWORD = "bench-password-long"
@@ -128,12 +127,7 @@ def run(clients: int = 10, seconds: float = 60, contacts: int = 100_000,
     tmp = Path(tempfile.mkdtemp(prefix="tributary-load-"))
     redis_port, web_port = free_port(), free_port()
     redis = start_redis(redis_port, tmp / "redis")
-    env = dict(os.environ)
-    env.update({
-        "TRIBUTARY_ENV": "test", "TRIBUTARY_DATABASE_URL": f"sqlite:///{tmp / 'load.sqlite'}",
-        "TRIBUTARY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "TRIBUTARY_SECRET_KEY": os.urandom(16).hex(),
-        "TRIBUTARY_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    env = sqlite_env(tmp, "load.sqlite", redis_port, **{
         "TRIBUTARY_ALLOW_LOOPBACK_PROVIDERS": "1", "TRIBUTARY_QUEUE_NAMES": "imports",
         "TRIBUTARY_IMPORT_RUN_CAP": str(contacts + 1),
         "TRIBUTARY_BIND": f"127.0.0.1:{web_port}",

@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cryptography.fernet import Fernet  # noqa: E402
+from bench.common import sqlite_env  # noqa: E402
 
 GOALS = {"p50_ms": 10.0, "p99_ms": 100.0}
 SHOPIFY_SECRET = "bench-shopify-custom-app-secret"
@@ -213,13 +213,7 @@ def run(seconds: float = 60, rate: float = 500, burst_rate: float = 1000,
     tmp = Path(tempfile.mkdtemp(prefix="tributary-ack-"))
     redis_port = free_port()
     redis = start_redis(redis_port, tmp / "redis")
-    env = dict(os.environ)
-    env.update({
-        "TRIBUTARY_ENV": "test", "TRIBUTARY_DATABASE_URL": f"sqlite:///{tmp / 'ack.sqlite'}",
-        "TRIBUTARY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "TRIBUTARY_SECRET_KEY": os.urandom(16).hex(),
-        "TRIBUTARY_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-    })
+    env = sqlite_env(tmp, "ack.sqlite", redis_port)
     result: dict = {"ours": {}, "floor": {}}
     procs: list[subprocess.Popen] = []
     try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import sys
 import tempfile
 import time
@@ -22,8 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cryptography.fernet import Fernet  # noqa: E402
-
+from bench.common import sqlite_env  # noqa: E402
 from bench.plugins_ack import _gunicorn, _stop, _wait_port, drive  # noqa: E402
 
 
@@ -61,13 +59,7 @@ def run(events: int, batch: int) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="tributary-webmem-"))
     redis_port = free_port()
     redis = start_redis(redis_port, tmp / "redis")
-    env = dict(os.environ)
-    env.update({
-        "TRIBUTARY_ENV": "test", "TRIBUTARY_DATABASE_URL": f"sqlite:///{tmp / 'mem.sqlite'}",
-        "TRIBUTARY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "TRIBUTARY_SECRET_KEY": os.urandom(16).hex(),
-        "TRIBUTARY_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-    })
+    env = sqlite_env(tmp, "mem.sqlite", redis_port)
     proc = None
     try:
         app = create_app({"DATABASE_URL": env["TRIBUTARY_DATABASE_URL"], "ENV": "test",
