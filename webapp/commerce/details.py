@@ -171,6 +171,12 @@ def _order_events(order: Order, source_id: int, refunds: list[OrderRefund]) -> l
     return found[-EVENTS_SHOWN:]
 
 
+def latest_orders(limit: int = 5) -> list[Order]:
+    """The newest orders, for the dashboard's way into the order pages."""
+    return list(db.session.scalars(
+        select(Order).order_by(Order.placed_at.desc(), Order.id.desc()).limit(limit)))
+
+
 # ------------------------------------------------------------------ products
 
 

@@ -39,7 +39,8 @@ def _cursors() -> dict:
 def dashboard():
     period = stats.parse_period(request.args.get("period"))
     return render_template("commerce/dashboard.html", figures=stats.dashboard(period),
-                           periods=stats.PERIODS)
+                           periods=stats.PERIODS, latest=details.latest_orders(),
+                           states=details.ORDER_STATES)
 
 
 @bp.get("/products")
