@@ -5,6 +5,7 @@ however many lines an order has."""
 from __future__ import annotations
 
 import re
+from html import unescape
 from datetime import timedelta
 
 import pytest
@@ -77,7 +78,7 @@ def _html(resp) -> str:
 
 
 def _text(html: str) -> str:
-    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
 
 
 def test_order_page_shows_contact_lifecycle_lines_refunds_events_and_cart(signed_in,
@@ -144,6 +145,7 @@ def test_product_page_shows_variants_image_sales_and_bought_together(signed_in, 
     assert f'href="/shop/products/{pid["pegs"]}"' in html
     assert "Bought together in 7 orders" in text
     assert "Details pending" not in text
+    assert f'href="/shop/orders/{history["orders"]["B5"]}"' in html  # latest orders with it
     stub = _text(_html(signed_in.get(f"/shop/products/{pid['pegs']}")))
     assert "Details pending" in stub and "Bought together in 7 orders" in stub
 
@@ -184,6 +186,7 @@ def test_cart_page_shows_lines_url_history_and_recovering_order(signed_in, histo
     assert re.search(r'id="cart-total">120\.00 EUR', html)
     assert 'href="https://shop.example/cart/ann"' in html
     assert re.search(r"Started \d{4}-.*Abandoned \d{4}-.*Recovered \d{4}-", text)
+    assert "No activity and no order for 1 hour (the shop's delay)" in text
     assert f'href="/shop/orders/{history["orders"]["A1"]}"' in html
     assert re.search(r'id="cart-status">Recovered<', html)
 

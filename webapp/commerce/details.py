@@ -35,6 +35,7 @@ ORDER_KINDS = ("order_completed", "order_paid", "order_refunded", "order_cancell
 EVENTS_SCANNED = 300  # a customer's order events read to find this order's
 EVENTS_SHOWN = 50
 PAIRS_SHOWN = 10
+LATEST_SHOWN = 5
 HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
 CART_STATES = {"open": "Active", "abandoned": "Abandoned", "recovered": "Recovered",
                "converted": "Ordered", "lost": "Lost", "emptied": "Emptied (cancelled)"}
@@ -191,11 +192,13 @@ class ProductDetail:
     variants: list[ProductVariant] = field(default_factory=list)
     sales: list[dict] = field(default_factory=list)  # per currency: orders, revenue 30/90
     together: list[dict] = field(default_factory=list)
+    orders: list[Order] = field(default_factory=list)  # the latest orders holding it
 
 
 def product_detail(product_id: int, now: datetime | None = None) -> ProductDetail | None:
     """The product with its variants, paid orders and revenue of the last 30 and 90 days,
-    and the products bought together with it (the recommendation pairs, with evidence)."""
+    the products bought together with it (the recommendation pairs, with evidence) and
+    the latest orders holding it."""
     row = db.session.execute(
         select(Product, Shop.name, Shop.currency).join(Shop, Shop.id == Product.shop_id)
         .where(Product.id == product_id)).first()
@@ -235,6 +238,10 @@ def product_detail(product_id: int, now: datetime | None = None) -> ProductDetai
             "id": other_id, "title": title or f"Product {ext}", "orders": orders,
             "score": score,
             "evidence": f"Bought together in {orders} order{'s' if orders != 1 else ''}"})
+    holding = select(OrderLine.order_id).where(OrderLine.product_id == product.id)
+    detail.orders = list(db.session.scalars(
+        select(Order).where(Order.id.in_(holding))
+        .order_by(Order.placed_at.desc(), Order.id.desc()).limit(LATEST_SHOWN)))
     return detail
 
 
@@ -255,11 +262,12 @@ def cart_detail(cart_id: int) -> CartDetail | None:
     """The cart with its live lines, its state history and the order that recovered or
     converted it."""
     row = db.session.execute(
-        select(Cart, Shop.name, Order).join(Shop, Shop.id == Cart.shop_id)
+        select(Cart, Shop.name, Shop.abandon_after_minutes, Order)
+        .join(Shop, Shop.id == Cart.shop_id)
         .outerjoin(Order, Order.id == Cart.order_id).where(Cart.id == cart_id)).first()
     if row is None:
         return None
-    cart, shop_name, order = row
+    cart, shop_name, delay, order = row
     detail = CartDetail(cart, shop_name or "Shop", web_url(cart.cart_url), order)
     for line, pid, ptitle, pext, vtitle in db.session.execute(
             select(CartLine, Product.id, Product.title, Product.external_id,
@@ -273,18 +281,26 @@ def cart_detail(cart_id: int) -> CartDetail | None:
             "product_id": pid, "variant": vtitle or "", "quantity": line.quantity,
             "price": line.price, "amount": line.price * line.quantity,
         })
-    detail.steps = cart_steps(cart, order)
+    detail.steps = cart_steps(cart, order, delay)
     return detail
 
 
-def cart_steps(cart: Cart, order: Order | None) -> list[Step]:
+def _minutes(n: int) -> str:
+    if n % 60 == 0:
+        hours = n // 60
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{n} minutes"
+
+
+def cart_steps(cart: Cart, order: Order | None, delay: int = 60) -> list[Step]:
     """The cart's states with times, from the moments kept on the row: started (active),
     abandoned, then recovered, converted, lost or emptied (cancelled)."""
     steps = [Step("Started", cart.created_at),
              Step("Last activity", cart.last_activity_at)]
     if cart.abandoned_at:
         steps.append(Step("Abandoned", cart.abandoned_at,
-                          note="No activity and no order for the shop's delay"))
+                          note=f"No activity and no order for {_minutes(delay)} "
+                               "(the shop's delay)"))
     if cart.status == "recovered":
         steps.append(Step("Recovered", cart.recovered_at or (order and order.placed_at),
                           order.total if order else None, "An order after the abandonment"))
