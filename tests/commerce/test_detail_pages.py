@@ -5,8 +5,8 @@ however many lines an order has."""
 from __future__ import annotations
 
 import re
-from html import unescape
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from sqlalchemy import event, select

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 
 from ..extensions import db
 from ..models import (
@@ -149,22 +149,24 @@ def _order_steps(order: Order, refunds: list[OrderRefund]) -> list[Step]:
 
 def _order_events(order: Order, source_id: int, refunds: list[OrderRefund]) -> list:
     """The source's events that carry this order: the one that wrote its snapshot, refund
-    events keyed by their delivery key, and the customer's order events naming its id
-    (one query over the indexed contact and key columns, then read in memory)."""
-    which = [PluginEvent.id == order.event_id] if order.event_id else []
+    events keyed by their delivery key, and the customer's latest order events naming its
+    id. Each lookup rides its own index (primary key, source + key, contact + time), so
+    the cost stays flat however many events the source holds."""
+    ids = {order.event_id} if order.event_id else set()
     keys = [r.external_id for r in refunds]
     if keys:
-        which.append(PluginEvent.dedup_key.in_(keys))
+        ids.update(db.session.scalars(select(PluginEvent.id).where(
+            PluginEvent.source_id == source_id, PluginEvent.dedup_key.in_(keys[:500]))))
     if order.contact_id:
-        which.append(and_(PluginEvent.contact_id == order.contact_id,
-                          PluginEvent.kind.in_(ORDER_KINDS)))
-    if not which:
+        ids.update(db.session.scalars(
+            select(PluginEvent.id)
+            .where(PluginEvent.contact_id == order.contact_id,
+                   PluginEvent.source_id == source_id, PluginEvent.kind.in_(ORDER_KINDS))
+            .order_by(PluginEvent.occurred_at.desc()).limit(EVENTS_SCANNED)))
+    if not ids:
         return []
-    rows = db.session.scalars(
-        select(PluginEvent).where(PluginEvent.source_id == source_id, or_(*which))
-        .order_by(PluginEvent.id.desc()).limit(EVENTS_SCANNED)).all()
     found = []
-    for event in rows:
+    for event in db.session.scalars(select(PluginEvent).where(PluginEvent.id.in_(ids))):
         fact = facts.read(event).order
         if event.id == order.event_id or (fact and fact.external_id == order.external_id):
             found.append(event)
@@ -173,9 +175,9 @@ def _order_events(order: Order, source_id: int, refunds: list[OrderRefund]) -> l
 
 
 def latest_orders(limit: int = 5) -> list[Order]:
-    """The newest orders, for the dashboard's way into the order pages."""
-    return list(db.session.scalars(
-        select(Order).order_by(Order.placed_at.desc(), Order.id.desc()).limit(limit)))
+    """The latest orders to arrive (as the Orders page sorts them, on the primary key), for
+    the dashboard's way into the order pages."""
+    return list(db.session.scalars(select(Order).order_by(Order.id.desc()).limit(limit)))
 
 
 # ------------------------------------------------------------------ products
