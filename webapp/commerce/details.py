@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from ..extensions import db
 from ..models import (
@@ -126,11 +126,26 @@ def order_detail(order_id: int) -> OrderDetail | None:
     detail.refunds = list(db.session.scalars(
         select(OrderRefund).where(OrderRefund.order_id == order.id)
         .order_by(OrderRefund.refunded_at, OrderRefund.id)))
-    detail.carts = list(db.session.scalars(
-        select(Cart).where(Cart.order_id == order.id).order_by(Cart.id)))
+    detail.carts = _order_carts(order)
     detail.steps = _order_steps(order, detail.refunds)
     detail.events = _order_events(order, source_id, detail.refunds)
     return detail
+
+
+def _order_carts(order: Order) -> list[Cart]:
+    """Carts this order recovered or converted. carts.order_id has no index of its own, so
+    the search starts from the ways an order finds its cart (its cart token, the same
+    contact or email), each an indexed column."""
+    ways = [and_(Cart.shop_id == order.shop_id, Cart.external_id == order.cart_token)
+            ] if order.cart_token else []
+    if order.contact_id:
+        ways.append(Cart.contact_id == order.contact_id)
+    if order.email_norm:
+        ways.append(Cart.email_norm == order.email_norm)
+    if not ways:
+        return []
+    return list(db.session.scalars(
+        select(Cart).where(Cart.order_id == order.id, or_(*ways)).order_by(Cart.id)))
 
 
 def _order_steps(order: Order, refunds: list[OrderRefund]) -> list[Step]:
