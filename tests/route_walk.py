@@ -7,6 +7,7 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import Flask, url_for
 
@@ -14,7 +15,21 @@ from tests.factories import make_contact, make_cycle, make_field, make_list, mak
 from tests.factories import make_user as _make_user
 from tests.test_integrations_support import make_integration
 from webapp.extensions import db
-from webapp.models import Automation, ImportRun, RecurringImport, Segment
+from webapp.models import (
+    Automation,
+    Cart,
+    CartLine,
+    ImportRun,
+    Order,
+    OrderLine,
+    OrderRefund,
+    Product,
+    ProductVariant,
+    RecurringImport,
+    Segment,
+    Shop,
+)
+from webapp.models.base import utcnow
 from webapp.models.plugins import PluginSource
 from webapp.services import team
 
@@ -68,13 +83,14 @@ def make_samples(tag: str, shop_config: dict) -> Samples:
         plugin_keys.create(plugin, kind)
     db.session.commit()
     event = _plugin_samples(lst, tag, plugin)
+    shop = _shop_samples(tag, plugin, contact)
     return Samples({
         "list_id": lst.id, "contact_id": contact.id, "cycle_id": cycle.id,
         "field_id": field.id, "entry_id": entry.id, "integration_id": integration.id,
         "import_id": imp.id, "run_id": run.id, "user_id": target.id,
         "provider": "shopify", "token": credential.token, "filename": "favicon.svg",
         "source_id": plugin.id, "event_id": event.id,
-        "segment_id": segment.id, "automation_id": automation.id,
+        "segment_id": segment.id, "automation_id": automation.id, **shop,
     })
 
 
@@ -91,6 +107,43 @@ def _plugin_samples(lst, tag: str, source):
                                   export_json="{}"))
     db.session.commit()
     return event
+
+
+def _shop_samples(tag: str, source, contact) -> dict:
+    """A shop with a product (a variant, a hostile title), an order of it with a refund,
+    and the cart that order recovered: ids for the order, product and cart pages."""
+    now = utcnow()
+    shop = Shop(source_id=source.id, name=f"Shop {tag}", currency="EUR")
+    db.session.add(shop)
+    db.session.flush()
+    product = Product(shop_id=shop.id, external_id=f"p-{tag}", title="<script>x</script>",
+                      price=10, currency="EUR", url="https://shop.example/p",
+                      image_url="https://cdn.shop.example/p.jpg")
+    db.session.add(product)
+    db.session.flush()
+    variant = ProductVariant(product_id=product.id, external_id="v1", title="Blue", price=10)
+    order = Order(shop_id=shop.id, external_id=f"o-{tag}", contact_id=contact.id,
+                  email_norm=contact.email_norm, status="partially_refunded", currency="EUR",
+                  total=20, refunded=5, revenue=15, placed_at=now - timedelta(hours=2),
+                  paid_at=now - timedelta(hours=2))
+    db.session.add_all([variant, order])
+    db.session.flush()
+    cart = Cart(shop_id=shop.id, external_id=f"c-{tag}", contact_id=contact.id,
+                email_norm=contact.email_norm, status="recovered", currency="EUR", total=20,
+                cart_url="https://shop.example/cart", order_id=order.id,
+                last_activity_at=now - timedelta(hours=4),
+                abandoned_at=now - timedelta(hours=3), recovered_at=order.placed_at)
+    db.session.add(cart)
+    db.session.flush()
+    db.session.add_all([
+        OrderLine(order_id=order.id, product_id=product.id, variant_id=variant.id,
+                  title=product.title, quantity=2, price=10),
+        OrderRefund(order_id=order.id, external_id="r1", amount=5, refunded_at=now),
+        CartLine(cart_id=cart.id, product_id=product.id, variant_id=variant.id, quantity=2,
+                 price=10, title=product.title),
+    ])
+    db.session.commit()
+    return {"order_id": order.id, "product_id": product.id, "cart_id": cart.id}
 
 
 def rules(app: Flask):

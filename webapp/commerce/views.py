@@ -1,17 +1,27 @@
 """E-commerce pages: the dashboard (figures and a server-drawn chart per period),
-products, orders, abandoned carts with revenue recovered, and the workspace API keys
-(administrators). The contact page's commerce card is a template global."""
+products, orders, abandoned carts with revenue recovered, a detail page for each order,
+product and cart, and the workspace API keys (administrators). The contact page's
+commerce card is a template global."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import or_, select
 
 from .. import authz
 from ..models import Cart, Order, Product
 from ..services.paging import keyset, parse_cursor
 from ..views_common import wants_partial
-from . import apikeys, stats
+from . import apikeys, details, stats
 from .recommend import for_contact
 
 bp = Blueprint("commerce", __name__, url_prefix="/shop")
@@ -29,7 +39,8 @@ def _cursors() -> dict:
 def dashboard():
     period = stats.parse_period(request.args.get("period"))
     return render_template("commerce/dashboard.html", figures=stats.dashboard(period),
-                           periods=stats.PERIODS)
+                           periods=stats.PERIODS, latest=details.latest_orders(),
+                           states=details.ORDER_STATES)
 
 
 @bp.get("/products")
@@ -72,6 +83,39 @@ def carts():
     return render_template(template, page=page, status=status, period=period,
                            periods=stats.PERIODS, statuses=CART_STATUSES, summary=summary,
                            params=params)
+
+
+@bp.get("/orders/<int:order_id>")
+def order(order_id: int):
+    found = details.order_detail(order_id)
+    if found is None:
+        abort(404)
+    return render_template("commerce/order.html", d=found, o=found.order,
+                           states=details.ORDER_STATES, cart_states=details.CART_STATES)
+
+
+@bp.get("/products/<int:product_id>")
+def product(product_id: int):
+    found = details.product_detail(product_id)
+    if found is None:
+        abort(404)
+    response = make_response(render_template("commerce/product.html", d=found,
+                                             p=found.product))
+    if found.image_origin:  # let the product's image (and nothing else) in from its host
+        response.headers["Content-Security-Policy"] = (
+            f"default-src 'self'; img-src 'self' data: {found.image_origin}; "
+            "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; "
+            "base-uri 'none'")
+    return response
+
+
+@bp.get("/carts/<int:cart_id>")
+def cart(cart_id: int):
+    found = details.cart_detail(cart_id)
+    if found is None:
+        abort(404)
+    return render_template("commerce/cart.html", d=found, c=found.cart,
+                           states=details.CART_STATES, order_states=details.ORDER_STATES)
 
 
 @bp.route("/api-keys", methods=["GET", "POST"])
