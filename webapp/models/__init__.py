@@ -94,3 +94,8 @@ __all__ += ["ImportUndo", "JournalEntry"]
 from .privacy import PrivacyRequest  # noqa: E402
 
 __all__ += ["PrivacyRequest"]
+
+# Order history imports of plugin sources.
+from .history import OrderHistoryRun  # noqa: E402
+
+__all__ += ["OrderHistoryRun"]
