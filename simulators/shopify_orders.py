@@ -126,8 +126,7 @@ def render(order: dict, render_time) -> dict:
 
 def orders_endpoint(sim, request: Request, version: str) -> Response:
     """GET orders.json as Shopify answers it."""
-    from .shopify import MAX_LIMIT, PAGINATION_DOC, _decode_token, _encode_token, _json, \
-        _parse_time
+    from .shopify import MAX_LIMIT, PAGINATION_DOC, _decode_token, _encode_token, _json, _parse_time
 
     st = sim.state
     args = request.args.to_dict()

@@ -23,6 +23,7 @@ def upgrade():
     sa.Column('source_id', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('cursor', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('lease', sa.String(length=32), nullable=True),
     sa.Column('pages', sa.Integer(), nullable=False),
     sa.Column('orders_imported', sa.Integer(), nullable=False),
     sa.Column('error', sa.String(length=500), nullable=False),

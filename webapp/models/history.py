@@ -33,6 +33,7 @@ class OrderHistoryRun(db.Model):
     status: Mapped[str] = mapped_column(String(10), default="queued")
     # Where the walk is: {"last_id": int} after each committed page (resume point).
     cursor: Mapped[dict] = mapped_column(JSONType, default=dict)
+    lease: Mapped[str | None] = mapped_column(String(32))  # the worker holding the run
     pages: Mapped[int] = mapped_column(default=0)
     orders_imported: Mapped[int] = mapped_column(default=0)
     error: Mapped[str] = mapped_column(String(500), default="")  # plain words only
