@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from ..commerce import history
 from ..extensions import db
 from ..models.base import utcnow
 from ..models.plugins import PluginKey, PluginSource
@@ -35,9 +36,19 @@ def source_context(source: PluginSource) -> dict:
             "require_signature": source.require_signature,
         },
     }
+    if source.kind == "shopify":
+        context.update(history_context(source))
     if source.kind in ("shopify", "woocommerce"):
         context["delivery_url"] = sources.delivery_url(source)
     else:
         context["host"] = sources.tracking_host()
         context["public_key"] = keys.public_key(source.id)
     return context
+
+
+def history_context(source: PluginSource) -> dict:
+    """The order history widget: the latest run, whether it is live, and why a start is
+    refused ("" when it is not)."""
+    run = history.latest(source.id)
+    return {"history_run": run, "history_live": run is not None and run.status in history.LIVE,
+            "history_blocked": history.why_not(source)}
