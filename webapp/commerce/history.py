@@ -151,7 +151,7 @@ def execute(run_id: int, *, client_factory: Callable | None = None) -> str | Non
     after_id = int((run.cursor or {}).get("last_id") or 0)
     try:
         client = (client_factory or _client)(integration)
-        for page in iter_order_pages(client, after_id=after_id):
+        for page in iter_order_pages(client, after_id=after_id, limit=client.page_size):
             commit_page(run_id, lease, source.id, page.orders, page.last_id)
     except LeaseLost:
         db.session.rollback()
