@@ -107,3 +107,21 @@ def test_no_button_where_history_cannot_be_imported(signed_in, shopify):
     db.session.commit()
     assert "Order history" not in _text(signed_in.get(f"/plugins/{website.id}"))
     assert db.session.scalar(select(OrderHistoryRun.id)) is None
+
+
+def test_a_run_that_stopped_moving_offers_to_continue(signed_in, shopify):
+    from datetime import timedelta
+
+    from webapp.models.base import utcnow
+
+    source = shop_source(shopify)
+    db.session.add(OrderHistoryRun(source_id=source.id, status="running", pages=2,
+                                   orders_imported=80, cursor={"last_id": 5_000_080},
+                                   updated_at=utcnow() - timedelta(minutes=20)))
+    db.session.commit()
+    html = _text(signed_in.get(f"/plugins/{source.id}"))
+    assert "80 orders imported, then the import stopped moving" in html
+    assert "hx-trigger" not in _widget(html) and "Import order history</button>" in html
+    started = _text(signed_in.post(f"/plugins/{source.id}/history", htmx=True))
+    assert "Order history import started." in started
+    assert 'hx-trigger="every 2s"' in _widget(started)

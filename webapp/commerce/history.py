@@ -37,6 +37,11 @@ def latest(source_id: int) -> OrderHistoryRun | None:
         OrderHistoryRun.source_id == source_id).order_by(OrderHistoryRun.id.desc()).limit(1))
 
 
+def is_stale(run: OrderHistoryRun) -> bool:
+    """A live run that has not moved for STALE_AFTER: its worker or job is gone."""
+    return run.status in LIVE and (run.updated_at or run.created_at) < utcnow() - STALE_AFTER
+
+
 def integration_of(source: PluginSource) -> Integration | None:
     """The source's connected Shopify store, or None."""
     if source.kind != "shopify" or not source.integration_id:

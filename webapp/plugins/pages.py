@@ -47,8 +47,10 @@ def source_context(source: PluginSource) -> dict:
 
 
 def history_context(source: PluginSource) -> dict:
-    """The order history widget: the latest run, whether it is live, and why a start is
-    refused ("" when it is not)."""
+    """The order history widget: the latest run, whether it is live (a run that stopped
+    moving is not: it can be started again), and why a start is refused ("" if it is not)."""
     run = history.latest(source.id)
-    return {"history_run": run, "history_live": run is not None and run.status in history.LIVE,
+    live = run is not None and run.status in history.LIVE
+    stale = live and history.is_stale(run)
+    return {"history_run": run, "history_live": live and not stale, "history_stale": stale,
             "history_blocked": history.why_not(source)}
