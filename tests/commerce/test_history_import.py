@@ -282,3 +282,16 @@ def test_sources_that_cannot_import_history_are_refused_in_plain_words(shopify):
     db.session.commit()
     assert history.start(website)[0] is None
     assert db.session.scalar(select(func.count(OrderHistoryRun.id))) == 0
+
+
+def test_a_shop_that_did_not_grant_read_orders_is_said_in_plain_words():
+    sim = Sim("shopify", scopes=("read_customers",))
+    try:
+        source = shop_source(sim, with_contacts=False)
+        run = run_history(source)
+        assert run.status == "failed" and run.pages == 0
+        assert run.error == ("The Shopify app lacks the read_orders permission (missing "
+                             "scope): reconnect the shop and approve access to orders.")
+        assert order_ids() == []
+    finally:
+        sim.stop()
