@@ -1,4 +1,5 @@
-"""Shopify Admin API simulator: REST customers.json with Link-header pagination, a minimal
+"""Shopify Admin API simulator: REST customers.json and orders.json (shopify_orders.py)
+with Link-header pagination, a minimal
 GraphQL endpoint (metafield definitions, customer tags, metafield values), the OAuth
 authorize/token endpoints, the REST leaky bucket and Shopify's real error shapes.
 
@@ -27,6 +28,7 @@ from werkzeug.wrappers import Request, Response
 
 from .dataset import Person
 from .server import lose_answer
+from .shopify_orders import DEFAULT_ORDERS, orders_endpoint, seed_orders
 
 SHOP = "tributary-demo.myshopify.com"
 API_VERSION = "2025-10"
@@ -124,7 +126,9 @@ class State:
         refresh_grace: bool,
         exclusive_min: bool = False,
         shop_name: str = "",
+        orders: int = DEFAULT_ORDERS,
     ):
+        self.orders = seed_orders(sorted(people, key=lambda p: p.id), orders)
         self.shop_name = shop_name  # shop.json's name ("" like a shop never named)
         self.lock = threading.RLock()
         self.people = sorted(people, key=lambda p: p.id)
@@ -353,6 +357,8 @@ class ShopifySimulator:
             resp = self.customers(request, api["ver"])
         elif api["res"] == "customers/count.json" and request.method == "GET":
             resp = self.count(request)
+        elif api["res"] == "orders.json" and request.method == "GET":
+            resp = orders_endpoint(self, request, api["ver"])
         elif api["res"] == "webhooks.json" or _WEBHOOK.match(api["res"]):
             resp = self.webhooks(request, api["ver"], api["res"])
         else:
@@ -439,6 +445,9 @@ class ShopifySimulator:
         ):
             return _json({"errors": "[API] This action requires merchant approval for "
                                     "read_customers scope."}, 403)
+        if request.path.endswith("/orders.json") and "read_orders" not in st.scopes:
+            return _json({"errors": "[API] This action requires merchant approval for "
+                                    "read_orders scope."}, 403)
         return None
 
     def _bucket(self) -> Response | None:
@@ -715,15 +724,17 @@ def create_app(
     refresh_grace: bool = True,
     exclusive_min: bool = False,
     shop_name: str = "Tributary Demo",
+    orders: int = DEFAULT_ORDERS,
 ) -> ShopifySimulator:
     """The simulator over `people`. `bucket=True` enforces the REST leaky bucket (40, 2/s)
     against `clock`; `refresh_grace` keeps a used refresh token until its replacement's
     access token is first used (False: it dies at once); `exclusive_min` makes
-    updated_at_min exclusive (the docs' "updated after" reading)."""
+    updated_at_min exclusive (the docs' "updated after" reading); `orders` seeded orders
+    of these people are served by orders.json."""
     state = State(people, shop=shop, shop_offset=shop_offset, client_id=client_id,
                   client_secret=client_secret, scopes=scopes, clock=clock, bucket=bucket,
                   refresh_grace=refresh_grace, exclusive_min=exclusive_min,
-                  shop_name=shop_name)
+                  shop_name=shop_name, orders=orders)
     app = ShopifySimulator(state)
     app.initial_tokens = state.issue_tokens(expiring=True)
     return app

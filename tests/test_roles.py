@@ -70,7 +70,7 @@ ACCESS = {
     "receivers.identify": PUBLIC, "receivers.track": PUBLIC, "receivers.page": PUBLIC,
     "plugins.new": MEMBER, "plugins.show": MEMBER, "plugins.save": MEMBER,
     "plugins.enable": MEMBER, "plugins.disable": MEMBER, "plugins.rotate": MEMBER,
-    "plugins.revoke": MEMBER,
+    "plugins.revoke": MEMBER, "plugin_history.start": MEMBER, "plugin_history.progress": MEMBER,
     "plugin_try.index": MEMBER,
     "commerce.dashboard": MEMBER, "commerce.products": MEMBER, "commerce.orders": MEMBER,
     "commerce.carts": MEMBER, "commerce.order": MEMBER, "commerce.product": MEMBER,

@@ -145,6 +145,17 @@ def rebuild_recommendations() -> dict:
             db.session.remove()
 
 
+def import_order_history(run_id: int) -> str | None:
+    """Execute (or resume) one order history import; the run row holds everything else."""
+    with app_context():
+        from .commerce.history import execute
+
+        try:
+            return execute(run_id)
+        finally:
+            db.session.remove()
+
+
 # ---------------------------------------------------------------------- automations
 
 
@@ -185,6 +196,6 @@ def evaluate_touched_contacts() -> int:
 # The only functions a Tributary worker runs; any other job is failed without being imported.
 JOB_FUNCTIONS = (record_tick, ping, run_import, dispatch_imports, sweep_imports, run_undo,
                  process_plugin_events, sweep_plugin_events, sweep_abandoned_carts,
-                 rebuild_recommendations, evaluate_automations, evaluate_automation,
-                 evaluate_touched_contacts)
+                 rebuild_recommendations, import_order_history, evaluate_automations,
+                 evaluate_automation, evaluate_touched_contacts)
 ALLOWED_JOBS: frozenset[str] = frozenset(f"{f.__module__}.{f.__name__}" for f in JOB_FUNCTIONS)

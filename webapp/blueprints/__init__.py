@@ -41,6 +41,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(log_views.bp)
     from ..plugins import try_views  # the snippet's "try it" page
     app.register_blueprint(try_views.bp)
+    from ..plugins import history_views  # a Shopify source's order history import
+    app.register_blueprint(history_views.bp)
     from ..commerce import api as commerce_api  # the shop pages and JSON API
     from ..commerce import views as commerce_views
     app.register_blueprint(commerce_views.bp)

@@ -61,6 +61,7 @@ _LAZY = {
                  "OrderRefund", "PageVisit", "Product", "ProductPair", "ProductVariant",
                  "Segment", "Shop", "WorkspaceApiKey"),
     "privacy": ("PrivacyRequest",),
+    "history": ("OrderHistoryRun",),  # order history imports of plugin sources
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 __all__ += list(_MODULE_OF)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from ..commerce import history
 from ..extensions import db
 from ..models.base import utcnow
 from ..models.plugins import PluginKey, PluginSource
@@ -35,9 +36,21 @@ def source_context(source: PluginSource) -> dict:
             "require_signature": source.require_signature,
         },
     }
+    if source.kind == "shopify":
+        context.update(history_context(source))
     if source.kind in ("shopify", "woocommerce"):
         context["delivery_url"] = sources.delivery_url(source)
     else:
         context["host"] = sources.tracking_host()
         context["public_key"] = keys.public_key(source.id)
     return context
+
+
+def history_context(source: PluginSource) -> dict:
+    """The order history widget: the latest run, whether it is live (a run that stopped
+    moving is not: it can be started again), and why a start is refused ("" if it is not)."""
+    run = history.latest(source.id)
+    live = run is not None and run.status in history.LIVE
+    stale = live and history.is_stale(run)
+    return {"history_run": run, "history_live": live and not stale, "history_stale": stale,
+            "history_blocked": history.why_not(source)}
