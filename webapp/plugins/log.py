@@ -124,9 +124,9 @@ def replay(event_ids: list[int]) -> int:
         .values(status="pending", error="", processed_at=None))
     db.session.commit()
     if result.rowcount:
-        from .process import enqueue_processing
+        from .nudge import nudge_now
 
-        enqueue_processing()
+        nudge_now()
     return result.rowcount or 0
 
 

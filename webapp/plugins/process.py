@@ -41,7 +41,6 @@ BATCH = 500
 # keep receivers' commits from waiting behind it for long (~0.1 s rather than ~0.2 s).
 SQLITE_BATCH = 200
 QUEUE = "plugins"
-QUEUED_KEY = "tributary:plugins:queued"  # set while a processing job waits in the queue
 LOCK_ID = 7_311_946_050  # PostgreSQL advisory lock: the one event processor
 PRIVACY_KINDS = ("redact", "shop_redact", "data_request")
 # Kinds that may update an existing contact's name and consent (the rest are activity).
@@ -631,7 +630,9 @@ def process_pending(max_seconds: float = 240.0, size: int | None = None) -> int:
         if not batch.events:
             return total
         if time.monotonic() - started > max_seconds:
-            enqueue_processing()
+            from .nudge import nudge_now
+
+            nudge_now()  # the rest to the waiting job (queued now unless one waits)
             return total
 
 
@@ -643,54 +644,14 @@ def pending_count(session: Session | None = None) -> int:
                           .where(events_t.c.status == "pending")) or 0
 
 
-def enqueue_processing(connection=None) -> bool:
-    """Queue the processing job on the `plugins` queue unless one is waiting already (a
-    Redis key set-if-absent, cleared when the job starts). False if Redis is unreachable:
-    the periodic sweep picks the events up."""
-    from ..background import REDIS_DOWN, get_queue, redis_connection
-
-    try:
-        connection = connection or redis_connection()
-        if not connection.set(QUEUED_KEY, "1", nx=True, ex=120):
-            return False
-        get_queue(QUEUE, connection=connection).enqueue(
-            "webapp.jobs.process_plugin_events", result_ttl=60,
-            failure_ttl=3600, job_timeout=300)
-        return True
-    except REDIS_DOWN:
-        log.warning("plugin events: Redis unreachable; the periodic sweep will process them")
-        return False
-
-
-def job_started(connection=None) -> None:
-    """Clear the queued flag as the job starts, so events stored from now on queue again."""
-    from ..background import REDIS_DOWN, redis_connection
-
-    try:
-        (connection or redis_connection()).delete(QUEUED_KEY)
-    except REDIS_DOWN:
-        pass
-
-
 def sweep() -> int:
     """Periodic safety net: queue processing when events are pending (a nudge lost to a
-    Redis outage, a worker killed mid-job). Returns the number pending."""
+    Redis outage, a worker killed mid-job, its job gone with it). Returns the number
+    pending."""
     pending = pending_count()
     db.session.commit()
     if pending:
-        from ..background import REDIS_DOWN, redis_connection
+        from .nudge import nudge_now
 
-        try:
-            connection = redis_connection()
-            oldest = db.session.scalar(select(events_t.c.received_at)
-                                       .where(events_t.c.status == "pending")
-                                       .order_by(events_t.c.id).limit(1))
-            db.session.commit()
-            # A queued flag older than a sweep period with events still waiting means the
-            # job it announced is gone (its worker was killed): queue again.
-            if oldest is not None and (utcnow() - oldest).total_seconds() > 30:
-                connection.delete(QUEUED_KEY)
-        except REDIS_DOWN:
-            return pending
-        enqueue_processing(connection)
+        nudge_now(repair=True)
     return pending
