@@ -20,7 +20,8 @@ STATUS_LABELS = {"pending": "Pending", "processed": "Processed", "failed": "Fail
 OUTCOME_LABELS = {"created": "Contact added", "updated": "Contact updated",
                   "activity": "Activity recorded", "anonymous": "Anonymous visitor",
                   "ignored": "Ignored", "failed": "Failed", "erased": "Erased",
-                  "exported": "Export built"}
+                  "exported": "Export built", "refunded": "Order refunded",
+                  "refund_waiting": "Refund kept for its order"}
 REPLAY_MAX = 500
 TIMELINE_SIZE = 30
 
