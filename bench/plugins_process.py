@@ -98,7 +98,7 @@ def throughput(args, env: dict) -> dict:
     from tests.factories import make_list
     from tests.plugins import factories as f
     from webapp.extensions import db
-    from webapp.plugins import process
+    from webapp.plugins import nudge, process
 
     source = f.make_source(make_list("Bench throughput"))
     people = args.events // 4
@@ -114,7 +114,7 @@ def throughput(args, env: dict) -> dict:
     rss = HorseRSS(worker.pid)
     redis = Redis.from_url(env["TRIBUTARY_REDIS_URL"])
     try:
-        process.enqueue_processing(redis)
+        nudge.nudge_now(redis)
         samples: dict[str, float] = {}
         first_at = None
         while True:
@@ -152,7 +152,7 @@ def latency(args, env: dict) -> dict:
     from webapp.extensions import db
     from webapp.models import PluginEvent
     from webapp.models.base import utcnow
-    from webapp.plugins import process
+    from webapp.plugins import nudge
 
     source = f.make_source(make_list("Bench latency"))
     redis = Redis.from_url(env["TRIBUTARY_REDIS_URL"])
@@ -181,7 +181,7 @@ def latency(args, env: dict) -> dict:
                                           [row]).scalar()
             db.session.commit()
             stored[event_id] = time.perf_counter()
-            process.enqueue_processing(redis)  # intake's nudge
+            nudge.nudge_now(redis)  # intake's nudge
             if i % 10 == 0:
                 _poll(db, PluginEvent, stored, seen, select)
         deadline = time.perf_counter() + 30

@@ -117,7 +117,7 @@ POST_DATA = {
     "team.reset": lambda t: {"how": "password"},
     "team.set_password": lambda t: {"password": "a long new password", "confirm":
                                     "a long new password"},
-    "plugins.rotate": lambda t: {"kind": "server"},
+    "plugins.rotate": lambda t: {"kind": "server", "once": f"walk{t}".ljust(32, "0")},
     "segments.create": lambda t: {"name": f"Segment new {t}", "op": "and", "g0_op": "and",
                                   "g0_c0_type": "origin", "g0_c0_origin": "plugin"},
     "segments.update": lambda t: {"name": f"Segment renamed {t}", "op": "or", "g0_op": "and",

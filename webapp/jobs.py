@@ -96,9 +96,8 @@ def run_undo(undo_id: int) -> str | None:
 def process_plugin_events() -> int:
     """Process pending plugin events in batches until none is left; returns how many."""
     with app_context():
-        from .plugins.process import job_started, process_pending
+        from .plugins.process import process_pending
 
-        job_started()  # events stored from now on queue another job
         try:
             return process_pending()
         finally:

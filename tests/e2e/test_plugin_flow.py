@@ -91,3 +91,42 @@ def test_sign_up_and_cart_on_the_shop_show_on_the_contact(page: Page, app, live_
     expect(timeline).to_contain_text("Placed order")
     expect(timeline).to_contain_text("from Demo shop")
     page.screenshot(path="test-results/plugin-contact-timeline.png", full_page=True)
+
+
+def test_reloading_the_page_that_shows_a_new_key_rotates_nothing(page: Page, app, live_server,
+                                                                 user):
+    """The browser's reload of the answer to "New server key" re-posts the form: the page
+    then says the key was shown once, and both valid keys stay as they were."""
+    from webapp.models import PluginKey
+
+    lst = make_list("Keys list")
+    with app.test_request_context("/", base_url=live_server):
+        made = sources.create("website", MultiDict([
+            ("name", "Keys site"), ("list_id", str(lst.id)),
+            ("allowed_origins", "https://shop.example")]))
+    source_id = made.source.id
+    _sign_in(page, live_server, user)
+    page.goto(f"{live_server}/plugins/{source_id}")
+    page.get_by_role("button", name="New server key").click()
+    new_key = page.locator("#new-key-server")
+    expect(new_key).to_be_visible()
+    shown = new_key.inner_text()
+
+    def server_keys():
+        db.session.expire_all()
+        rows = db.session.scalars(select(PluginKey).where(
+            PluginKey.source_id == source_id, PluginKey.kind == "server")
+            .order_by(PluginKey.id)).all()
+        return [(r.id, r.expires_at, r.revoked_at) for r in rows]
+
+    before = server_keys()
+    assert len(before) == 2
+    page.reload()  # re-posts the rotate form
+    expect(page.get_by_text("This key was shown once already; rotate again for a new one.")
+           ).to_be_visible()
+    assert page.url.endswith(f"/plugins/{source_id}")
+    expect(page.locator("#new-key-server")).to_have_count(0)
+    assert shown not in page.content()
+    assert server_keys() == before
+    page.reload()  # now a plain GET: nothing re-posted
+    assert server_keys() == before

@@ -19,7 +19,7 @@ from tests.imports import workers
 from tests.plugins import factories as f
 from webapp.extensions import db
 from webapp.models import ConsentEvent, Contact, PluginEvent, VisitorIdentity
-from webapp.plugins import process
+from webapp.plugins import nudge
 
 pytestmark = pytest.mark.redis
 PEOPLE = 3000  # 12,000 events
@@ -39,9 +39,15 @@ def _start(env) -> subprocess.Popen:
 
 
 def _queue(redis: Redis) -> None:
-    """What the sweep does for a job its killed worker took along: queue processing again."""
-    redis.delete(process.QUEUED_KEY)
-    assert process.enqueue_processing(redis)
+    """What the sweep does for a job its killed worker took along, once the dead worker's
+    heartbeat key has expired (deleted here rather than waited for): queue it again."""
+    import psutil
+
+    for key in redis.scan_iter("rq:worker:*"):
+        pid = redis.hget(key, "pid") if redis.type(key) == b"hash" else None
+        if pid and not psutil.pid_exists(int(pid)):
+            redis.delete(key)
+    assert nudge.nudge_now(redis, repair=True)
 
 
 def test_kill_9_while_processing_processes_every_event_exactly_once(app, app_config,

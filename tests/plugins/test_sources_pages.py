@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.factories import make_cycle, make_list
 from tests.plugins.conftest import b64_hmac, basic
@@ -27,6 +27,11 @@ def _text(resp) -> str:
     return resp.get_data(as_text=True)
 
 
+def _token(signed_in, url: str) -> str:
+    """The one-time token of the (first) key-showing form on the page at `url`."""
+    return re.search(r'name="once" value="([^"]+)"', _text(signed_in.get(url))).group(1)
+
+
 def _key(html: str, kind: str) -> str:
     return re.search(rf'id="new-key-{kind}">([^<]+)<', html).group(1)
 
@@ -42,7 +47,8 @@ def _create_website(signed_in, **extra):
     lst = make_list(f"Site list {len(extra)}-{sorted(extra)}")
     data = {"name": "Our site", "list_id": str(lst.id),
             "allowed_origins": "https://shop.example\nhttp://localhost:8080/",
-            "add_events": ["signed_up", "form_submitted"], **extra}
+            "add_events": ["signed_up", "form_submitted"],
+            "once": _token(signed_in, "/plugins/new?kind=website"), **extra}
     return signed_in.post("/plugins/new?kind=website", data), lst
 
 
@@ -89,7 +95,7 @@ def test_cycle_and_options_are_saved_and_editable(signed_in):
     resp = signed_in.post("/plugins/new?kind=website", {
         "name": "Cycled site", "list_id": str(lst.id), "cycle_id": str(cycle.id),
         "cycle_day": "2", "add_events": ["identify"], "allow_unconsented_subscribe": "on",
-        "require_signature": "on"})
+        "require_signature": "on", "once": _token(signed_in, "/plugins/new?kind=website")})
     assert resp.status_code == 200
     source = db.session.scalar(select(PluginSource))
     assert (source.cycle_id, source.cycle_day) == (cycle.id, 2)
@@ -108,7 +114,8 @@ def test_rotate_then_revoke_the_old_key(signed_in, client):
     resp, _ = _create_website(signed_in)
     old = _key(_text(resp), "server")
     source = db.session.scalar(select(PluginSource))
-    rotated = signed_in.post(f"/plugins/{source.id}/rotate", {"kind": "server"})
+    rotated = signed_in.post(f"/plugins/{source.id}/rotate", {
+        "kind": "server", "once": _token(signed_in, f"/plugins/{source.id}")})
     assert rotated.headers["Cache-Control"] == "no-store"
     new = _key(_text(rotated), "server")
     assert new != old
@@ -137,7 +144,8 @@ def test_woocommerce_page_shows_url_secret_once_topics_and_refused_signatures(si
                                                                               client):
     lst = make_list("Woo list")
     resp = signed_in.post("/plugins/new?kind=woocommerce", {
-        "name": "Woo shop", "list_id": str(lst.id), "add_events": ["signed_up"]})
+        "name": "Woo shop", "list_id": str(lst.id), "add_events": ["signed_up"],
+        "once": _token(signed_in, "/plugins/new?kind=woocommerce")})
     html = _text(resp)
     secret = _key(html, "signing")
     source = db.session.scalar(select(PluginSource))
@@ -175,7 +183,7 @@ def test_shopify_source_from_the_page_and_disconnect_removes_webhooks(signed_in,
     lst = make_list("Shop list")
     resp = signed_in.post("/plugins/new?kind=shopify", {
         "name": "Demo shop", "list_id": str(lst.id), "integration_id": str(integration.id),
-        "add_events": ["signed_up"]})
+        "add_events": ["signed_up"], "once": _token(signed_in, "/plugins/new?kind=shopify")})
     assert resp.status_code == 200
     source = db.session.scalar(select(PluginSource))
     assert source.status == "enabled" and len(shopify.app.state.webhook_subscriptions()) == 13
@@ -209,3 +217,76 @@ def test_the_source_page_links_its_event_log_and_try_it_page(signed_in):
     page = _text(signed_in.get(f"/plugins/{source.id}"))
     assert f'href="/plugins/sources/{source.id}/events"' in page
     assert f'href="/plugins/sources/{source.id}/try"' in page
+
+
+# ------------------------------------------------------- a reload re-posting a key form
+
+
+def test_reloading_the_rotated_key_page_rotates_nothing(signed_in, client):
+    """The browser's reload re-posts the rotate form with its token: the key was shown once,
+    nothing changes, and both keys valid during the rotation keep working."""
+    resp, _ = _create_website(signed_in)
+    old = _key(_text(resp), "server")
+    source = db.session.scalar(select(PluginSource))
+    form = {"kind": "server", "once": _token(signed_in, f"/plugins/{source.id}")}
+    rotated = signed_in.post(f"/plugins/{source.id}/rotate", form)
+    assert rotated.status_code == 200
+    new = _key(_text(rotated), "server")
+    before = [(k.id, k.expires_at, k.revoked_at) for k in db.session.scalars(
+        select(PluginKey).where(PluginKey.kind == "server").order_by(PluginKey.id))]
+    for _ in range(2):  # reload, and reload again
+        again = signed_in.post(f"/plugins/{source.id}/rotate", form)
+        assert again.status_code == 303
+        assert again.headers["Location"].endswith(f"/plugins/{source.id}")
+        page = _text(signed_in.get(again.headers["Location"]))
+        assert "This key was shown once already; rotate again for a new one." in page
+        assert old not in page and new not in page and 'id="new-key-' not in page
+    db.session.expire_all()
+    after = [(k.id, k.expires_at, k.revoked_at) for k in db.session.scalars(
+        select(PluginKey).where(PluginKey.kind == "server").order_by(PluginKey.id))]
+    assert after == before and len(after) == 2
+    for key in (old, new):  # two valid keys during the rotation, as before the reload
+        assert client.post("/v1/track", json={"userId": "1", "event": "X"},
+                           headers=basic(key)).status_code == 200
+    # A fresh form from the page rotates again, as asked.
+    fresh = signed_in.post(f"/plugins/{source.id}/rotate", {
+        "kind": "server", "once": _token(signed_in, f"/plugins/{source.id}")})
+    assert fresh.status_code == 200 and _key(_text(fresh), "server") not in (old, new)
+
+
+def test_reloading_the_set_up_answer_makes_no_second_source(signed_in):
+    lst = make_list("Once list")
+    data = {"name": "Once site", "list_id": str(lst.id), "add_events": ["signed_up"],
+            "allowed_origins": "https://shop.example",
+            "once": _token(signed_in, "/plugins/new?kind=website")}
+    first = signed_in.post("/plugins/new?kind=website", data)
+    assert first.status_code == 200 and _key(_text(first), "server")
+    source = db.session.scalar(select(PluginSource))
+    keys_before = db.session.scalar(select(func.count(PluginKey.id)))
+    again = signed_in.post("/plugins/new?kind=website", data)
+    assert again.status_code == 303 and again.headers["Location"].endswith(
+        f"/plugins/{source.id}")
+    page = _text(signed_in.get(again.headers["Location"]))
+    assert "keys were shown once" in page and 'id="new-key-' not in page
+    assert db.session.scalar(select(func.count(PluginSource.id))) == 1
+    assert db.session.scalar(select(func.count(PluginKey.id))) == keys_before
+
+
+def test_a_key_form_without_its_token_changes_nothing(signed_in):
+    resp, _ = _create_website(signed_in)
+    source = db.session.scalar(select(PluginSource))
+    count = db.session.scalar(select(func.count(PluginKey.id)))
+    for form in ({"kind": "server"}, {"kind": "server", "once": "short"}):
+        resp = signed_in.post(f"/plugins/{source.id}/rotate", form)
+        assert resp.status_code == 303
+        assert "out of date" in _text(signed_in.get(resp.headers["Location"]))
+    lst = make_list("No token")
+    resp = signed_in.post("/plugins/new?kind=website", {"name": "No token",
+                                                        "list_id": str(lst.id)})
+    assert resp.status_code == 422 and "out of date" in _text(resp)
+    assert db.session.scalar(select(func.count(PluginSource.id))) == 1
+    assert db.session.scalar(select(func.count(PluginKey.id))) == count
+    # Only a digest of a used token is kept.
+    from webapp.models.plugins import PluginFormToken
+
+    assert all(len(t.digest) == 64 for t in db.session.scalars(select(PluginFormToken)))

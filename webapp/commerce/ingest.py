@@ -274,6 +274,12 @@ def _snapshot_values(event, fact: OrderFact) -> dict:
     }
     if event.contact_id is not None:
         values["contact_id"] = event.contact_id
+    # A snapshot without an email or a name (a store's refund update often carries none)
+    # keeps the order's: it changes amounts and states, never who bought.
+    if values["email_norm"] is None:
+        del values["email_norm"]
+    if not values["customer_name"]:
+        del values["customer_name"]
     return values
 
 

@@ -169,3 +169,16 @@ class VisitorIdentity(db.Model):
     anonymous_id: Mapped[str] = mapped_column(String(200))
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     stitched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PluginFormToken(db.Model):
+    """A one-time token of a form that shows a key once (set-up, rotate), stored as a digest
+    when used: a re-post of that form (a reload) finds it and changes nothing."""
+
+    __tablename__ = "plugin_form_tokens"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex
+    # The source the form made or re-keyed: where a re-post is sent.
+    source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("plugin_sources.id", ondelete="CASCADE"), index=True)
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -10,20 +10,24 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
 from ..models.base import utcnow
-from ..models.plugins import PluginKey, PluginSource
+from ..models.plugins import PluginFormToken, PluginKey, PluginSource
 from ..prepared import prepared
 from ..security import decrypt, encrypt
 
 PREFIXES = {"server": "sk_", "public": "pk_", "signing": "whsec_"}
 GRACE = timedelta(hours=24)
+FORM_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
+FORM_TOKEN_KEPT = timedelta(days=7)  # a re-post later than this is refused as malformed
 
 
 def digest(key: str) -> str:
@@ -160,3 +164,38 @@ def touch(key_id: int) -> None:
             or_(PluginKey.last_used_at.is_(None),
                 PluginKey.last_used_at < now - timedelta(minutes=1)))
         .values(last_used_at=now).execution_options(synchronize_session=False))
+
+
+# ------------------------------------------------- one-time tokens of key-showing forms
+
+
+def new_form_token() -> str:
+    """A token for a form that shows a key once (set-up, rotate): used up by its first post."""
+    return secrets.token_urlsafe(32)
+
+
+def form_token_ok(token) -> bool:
+    return isinstance(token, str) and bool(FORM_TOKEN.match(token))
+
+
+def use_form_token(token: str, source_id: int | None = None) -> bool:
+    """Record the token as used, in the caller's transaction (so a failed action leaves it
+    unused); False when a post before used it. Atomic: of two posts at once, one wins."""
+    now = utcnow()
+    db.session.execute(delete(PluginFormToken).where(
+        PluginFormToken.used_at < now - FORM_TOKEN_KEPT))
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    result = db.session.execute(
+        dialect.insert(PluginFormToken).values(digest=digest(token), source_id=source_id,
+                                               used_at=now)
+        .on_conflict_do_nothing(index_elements=["digest"])
+        .returning(PluginFormToken.digest))
+    return result.first() is not None
+
+
+def form_token_source(token: str) -> int | None:
+    """The source a used token made or re-keyed (where a re-post is sent), or None."""
+    if not form_token_ok(token):
+        return None
+    return db.session.scalar(select(PluginFormToken.source_id).where(
+        PluginFormToken.digest == digest(token)))

@@ -20,7 +20,8 @@ STATUS_LABELS = {"pending": "Pending", "processed": "Processed", "failed": "Fail
 OUTCOME_LABELS = {"created": "Contact added", "updated": "Contact updated",
                   "activity": "Activity recorded", "anonymous": "Anonymous visitor",
                   "ignored": "Ignored", "failed": "Failed", "erased": "Erased",
-                  "exported": "Export built"}
+                  "exported": "Export built", "refunded": "Order refunded",
+                  "refund_waiting": "Refund kept for its order"}
 REPLAY_MAX = 500
 TIMELINE_SIZE = 30
 
@@ -124,9 +125,9 @@ def replay(event_ids: list[int]) -> int:
         .values(status="pending", error="", processed_at=None))
     db.session.commit()
     if result.rowcount:
-        from .process import enqueue_processing
+        from .nudge import nudge_now
 
-        enqueue_processing()
+        nudge_now()
     return result.rowcount or 0
 
 

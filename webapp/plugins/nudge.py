@@ -1,6 +1,8 @@
 """Hand stored events to the workers: enqueue `process_plugin_events` on the plugins queue,
-at most one waiting at a time. Never fails a request, and never delays its answer: the
-request only flags "work committed", and a thread per web process turns the flags into
+at most one waiting at a time, under two fixed job ids (no flag to go stale). The one
+queueing mechanism: intake, the event log's replay, a job's time-out hand-over and the
+periodic sweep all come through here. Never fails a request, and never delays its answer:
+the request only flags "work committed", and a thread per web process turns the flags into
 Redis calls (one per round trip however many requests came in meanwhile). When Redis is
 away, or the process dies first, the periodic sweep picks the pending events up."""
 
@@ -22,19 +24,25 @@ JOB_IDS = ("plugin-events-a", "plugin-events-b")
 WAITING = frozenset({"queued", "deferred", "scheduled"})
 
 
-def nudge_now(connection=None) -> str | None:
+def nudge_now(connection=None, *, repair: bool = False) -> str | None:
     """Make sure a processing job is waiting; returns its id (None when Redis failed or
-    both jobs run). One round trip when a job waits already (the usual case under load)."""
+    both jobs run). One round trip when a job waits already (the usual case under load).
+    `repair` (the periodic sweep): a job whose worker vanished, or that is marked queued
+    but is in no queue, is dropped and queued afresh."""
     from redis.exceptions import RedisError
 
     from ..background import get_queue
 
     try:
         redis = connection or _connection()
+        queue = get_queue(QUEUE, redis)
         pipe = redis.pipeline(transaction=False)
         for job_id in JOB_IDS:
             pipe.hget(f"rq:job:{job_id}", "status")  # RQ's job hash; absent: no such job
         statuses = [s.decode() if isinstance(s, bytes) else s for s in pipe.execute()]
+        if repair:
+            statuses = [_unless_vanished(redis, queue, job_id, status)
+                        for job_id, status in zip(JOB_IDS, statuses, strict=True)]
         free = []
         for job_id, status in zip(JOB_IDS, statuses, strict=True):
             if status in WAITING:
@@ -43,7 +51,7 @@ def nudge_now(connection=None) -> str | None:
                 free.append(job_id)
         if not free:
             return None  # both running: they loop until nothing is pending
-        get_queue(QUEUE, redis).enqueue(
+        queue.enqueue(
             JOB, job_id=free[0], result_ttl=60, failure_ttl=7 * 24 * 3600,
             job_timeout=int(current_app.config.get("JOB_TIMEOUT_SECONDS", 3600)),
             description="process received plugin events")
@@ -51,6 +59,34 @@ def nudge_now(connection=None) -> str | None:
     except (RedisError, OSError):
         log.warning("could not queue plugin event processing; the sweep will pick it up")
         return None
+
+
+def _unless_vanished(redis, queue, job_id: str, status: str | None) -> str | None:
+    """The job's status, or None after dropping it when it can never run or finish: marked
+    started by a worker that is gone (killed: its heartbeat key expired), or marked queued
+    while in no queue (a worker killed between taking it and starting it)."""
+    key = f"rq:job:{job_id}"
+    if status == "started":
+        worker = redis.hget(key, "worker_name")
+        worker = worker.decode() if isinstance(worker, bytes) else worker
+        if worker and redis.exists(f"rq:worker:{worker}"):
+            return status
+    elif status == "queued":
+        if redis.lpos(queue.key, job_id) is not None:
+            return status
+    else:
+        return status
+    log.warning("plugin event job %s vanished with its worker; queueing it again", job_id)
+    from rq.exceptions import NoSuchJobError
+
+    from ..background import fetch_job
+
+    try:
+        fetch_job(job_id, redis).delete()  # out of the started registry too
+    except NoSuchJobError:
+        pass
+    redis.delete(key)
+    return None
 
 
 class _Nudger:

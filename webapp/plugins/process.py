@@ -41,7 +41,6 @@ BATCH = 500
 # keep receivers' commits from waiting behind it for long (~0.1 s rather than ~0.2 s).
 SQLITE_BATCH = 200
 QUEUE = "plugins"
-QUEUED_KEY = "tributary:plugins:queued"  # set while a processing job waits in the queue
 LOCK_ID = 7_311_946_050  # PostgreSQL advisory lock: the one event processor
 PRIVACY_KINDS = ("redact", "shop_redact", "data_request")
 # Kinds that may update an existing contact's name and consent (the rest are activity).
@@ -52,6 +51,9 @@ NOTHING_TO_DO = {
     "uninstalled": "The app was uninstalled from the shop; no contact changes.",
     "ping": "A test delivery from the store; no contact changes.",
 }
+# A refund adjusts the order it names, found by the order's id in its shop, whatever the
+# email (none, unknown or malformed): the order, not the person, is what it changes.
+REFUND_KINDS = ("order_refunded",)
 # The browser key can never lower an existing contact's consent.
 CANNOT_LOWER = ("browser",)
 
@@ -193,6 +195,8 @@ class _Plan:
         self.contact_ids: dict[tuple[int, str], int] = {}  # filled by _write
         self.suppressed_emails: set[str] = set()
         self.suppressed_domains: set[str] = set()
+        self.refund_orders: dict[int, str] = {}  # refund event id -> the order's external id
+        self.orders: dict[tuple[int, str], int | None] = {}  # known order -> its contact
 
     def load(self) -> None:
         by_list: dict[int, set[str]] = {}
@@ -233,6 +237,58 @@ class _Plan:
                 (self.suppressed_emails if kind == "email" else
                  self.suppressed_domains).add(value.strip().lower())
 
+        if any(row.kind in REFUND_KINDS for row in self.rows):
+            self._load_refund_orders()
+
+    def _load_refund_orders(self) -> None:
+        """The orders this batch's refunds name, known when stored already or arriving in
+        this batch (the batch's e-commerce writes apply the refund to them either way)."""
+        from ..commerce.facts import read
+        from ..models import Order, Shop
+
+        wanted: set[tuple[int, str]] = set()
+        for row in self.rows:
+            if row.kind not in REFUND_KINDS and not row.kind.startswith("order_"):
+                continue
+            order = read(row).order
+            if order is None:
+                continue
+            if row.kind in REFUND_KINDS:
+                self.refund_orders[row.id] = order.external_id
+                wanted.add((row.source_id, order.external_id))
+            if order.snapshot and row.kind not in REFUND_KINDS:
+                self.orders.setdefault((row.source_id, order.external_id), None)
+        if not wanted:
+            return
+        for source_id, external_id, contact_id in self.session.execute(
+                select(Shop.source_id, Order.external_id, Order.contact_id)
+                .join(Order, Order.shop_id == Shop.id)
+                .where(Shop.source_id.in_({s for s, _e in wanted}),
+                       Order.external_id.in_({e for _s, e in wanted}),
+                       Order.source_updated_at.is_not(None))):  # not a refund's stub
+            if (source_id, external_id) in wanted:
+                self.orders[(source_id, external_id)] = contact_id
+
+    def _refund(self, row: Any) -> None:
+        """The verdict of a refund no contact was found for: the order it names is adjusted
+        all the same, or (not arrived yet) keeps the refund until it does."""
+        external_id = self.refund_orders.get(row.id)
+        if not external_id:
+            return self._result(row, "ignored", "ignored",
+                                "The refund names no order id, so there is no order to "
+                                "adjust; nothing was changed.")
+        key = (row.source_id, external_id)
+        if key in self.orders:
+            self._result(row, "processed", "refunded",
+                         f"Refund applied to order {external_id} of this shop (found by its "
+                         "id; a refund needs no email).")
+            if self.orders[key] is not None:
+                self._attach(row.id, self.orders[key])
+            return None
+        return self._result(row, "processed", "refund_waiting",
+                            f"Order {external_id} has not arrived yet: the refund is kept "
+                            "with it and counts as soon as the order arrives.")
+
     # -------------------------------------------------------------- one event
 
     def judge(self, row: Any) -> None:
@@ -246,6 +302,8 @@ class _Plan:
         if row.kind in NOTHING_TO_DO:
             return self._result(row, "ignored", "ignored", NOTHING_TO_DO[row.kind])
         email = self.emails[row.id]
+        if email and row.kind in REFUND_KINDS and check_email(email):
+            email = ""  # a malformed email cannot stop a refund: the order id decides
         if email:
             bad = check_email(email)
             if bad:
@@ -268,6 +326,9 @@ class _Plan:
             outcome, changes = "", []
         stitched = ""
         key = (row.source_id, row.anonymous_id) if row.anonymous_id else None
+        if person is None and row.kind in REFUND_KINDS and (
+                key is None or self.visitors.get(key) is None):
+            return self._refund(row)
         if person is None and key is not None:
             known = self.visitors.get(key)
             if known is None:
@@ -631,7 +692,9 @@ def process_pending(max_seconds: float = 240.0, size: int | None = None) -> int:
         if not batch.events:
             return total
         if time.monotonic() - started > max_seconds:
-            enqueue_processing()
+            from .nudge import nudge_now
+
+            nudge_now()  # the rest to the waiting job (queued now unless one waits)
             return total
 
 
@@ -643,54 +706,14 @@ def pending_count(session: Session | None = None) -> int:
                           .where(events_t.c.status == "pending")) or 0
 
 
-def enqueue_processing(connection=None) -> bool:
-    """Queue the processing job on the `plugins` queue unless one is waiting already (a
-    Redis key set-if-absent, cleared when the job starts). False if Redis is unreachable:
-    the periodic sweep picks the events up."""
-    from ..background import REDIS_DOWN, get_queue, redis_connection
-
-    try:
-        connection = connection or redis_connection()
-        if not connection.set(QUEUED_KEY, "1", nx=True, ex=120):
-            return False
-        get_queue(QUEUE, connection=connection).enqueue(
-            "webapp.jobs.process_plugin_events", result_ttl=60,
-            failure_ttl=3600, job_timeout=300)
-        return True
-    except REDIS_DOWN:
-        log.warning("plugin events: Redis unreachable; the periodic sweep will process them")
-        return False
-
-
-def job_started(connection=None) -> None:
-    """Clear the queued flag as the job starts, so events stored from now on queue again."""
-    from ..background import REDIS_DOWN, redis_connection
-
-    try:
-        (connection or redis_connection()).delete(QUEUED_KEY)
-    except REDIS_DOWN:
-        pass
-
-
 def sweep() -> int:
     """Periodic safety net: queue processing when events are pending (a nudge lost to a
-    Redis outage, a worker killed mid-job). Returns the number pending."""
+    Redis outage, a worker killed mid-job, its job gone with it). Returns the number
+    pending."""
     pending = pending_count()
     db.session.commit()
     if pending:
-        from ..background import REDIS_DOWN, redis_connection
+        from .nudge import nudge_now
 
-        try:
-            connection = redis_connection()
-            oldest = db.session.scalar(select(events_t.c.received_at)
-                                       .where(events_t.c.status == "pending")
-                                       .order_by(events_t.c.id).limit(1))
-            db.session.commit()
-            # A queued flag older than a sweep period with events still waiting means the
-            # job it announced is gone (its worker was killed): queue again.
-            if oldest is not None and (utcnow() - oldest).total_seconds() > 30:
-                connection.delete(QUEUED_KEY)
-        except REDIS_DOWN:
-            return pending
-        enqueue_processing(connection)
+        nudge_now(repair=True)
     return pending

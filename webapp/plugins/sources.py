@@ -45,6 +45,7 @@ KEY_KINDS_OF = {"website": ("server", "public", "signing"), "woocommerce": ("sig
                 "shopify": ()}
 WOO_TOPICS = ("customer.created", "customer.updated", "order.created", "order.updated")
 MAX_ORIGINS = 20
+OUT_OF_DATE = "This form was out of date: nothing was changed. Send it again from this page."
 
 
 @dataclass
@@ -178,14 +179,35 @@ def _values(kind: str, form, source: PluginSource | None) -> dict:
     return values
 
 
-def create(kind: str, form) -> Created:
-    """A new, enabled source with its keys (shown once); a Shopify source subscribes."""
+class ShownAlready(Exception):
+    """The form's one-time token was used by an earlier post (a reload re-posting it): the
+    keys were shown once already and nothing is changed. `source_id`: what it made."""
+
+    def __init__(self, source_id: int | None):
+        super().__init__("shown already")
+        self.source_id = source_id
+
+
+def _use_token(once: str | None, source_id: int) -> None:
+    if once is not None and not keys.use_form_token(once, source_id):
+        db.session.rollback()
+        raise ShownAlready(keys.form_token_source(once))
+
+
+def create(kind: str, form, once: str | None = None) -> Created:
+    """A new, enabled source with its keys (shown once); a Shopify source subscribes.
+    `once`: the form's one-time token (ShownAlready when a post before used it)."""
     if kind not in KINDS:
         raise FormError("kind", "Choose a kind of source.")
+    if once is not None and (made_by := keys.form_token_source(once)) is not None:
+        raise ShownAlready(made_by)  # before validating: a re-post may no longer be valid
     values = _values(kind, form, None)
+    if once is not None and not keys.form_token_ok(once):
+        raise FormError("once", OUT_OF_DATE)
     source = PluginSource(kind=kind, status="disabled", subscriptions=[], **values)
     db.session.add(source)
     db.session.flush()
+    _use_token(once, source.id)
     made = [keys.create(source, k) for k in KEY_KINDS_OF[kind]]
     db.session.commit()
     enable(source)
@@ -199,9 +221,14 @@ def update(source: PluginSource, form) -> PluginSource:
     return source
 
 
-def rotate_key(source: PluginSource, kind: str) -> keys.NewKey | None:
+def rotate_key(source: PluginSource, kind: str, once: str | None = None
+               ) -> keys.NewKey | None:
+    """A new key of `kind` (None: no such kind here). `once`: the form's one-time token;
+    a re-post of it raises ShownAlready and rotates nothing (the two valid keys stay)."""
     if kind not in KEY_KINDS_OF[source.kind]:
         return None
+    source_id = source.id
+    _use_token(once, source_id)
     made = keys.rotate(source, kind)
     db.session.commit()
     return made

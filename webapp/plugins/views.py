@@ -1,6 +1,7 @@
 """Plugin sources pages: the "Plugin imports" section of the Integrations page, a set-up
 page per source kind, a page per source (settings, keys, enable/disable, bad signatures).
-New keys are shown once, on the answer to the request that made them."""
+New keys are shown once, on the answer to the request that made them; the forms that make
+them carry a one-time token, so a reload re-posting one changes nothing."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from flask import (
 from ..hardening import parse_id
 from ..models import ContactList, Cycle
 from ..services.errors import FormError
-from . import sources
+from . import keys, sources
 from .pages import source_context
 
 bp = Blueprint("plugins", __name__, url_prefix="/plugins")
@@ -57,6 +58,25 @@ def _choices() -> dict:
     }
 
 
+@bp.app_template_global()
+def plugin_form_token() -> str:
+    """A fresh one-time token for a form that shows a key (the hidden `once` field)."""
+    return keys.new_form_token()
+
+
+OUT_OF_DATE = sources.OUT_OF_DATE
+SHOWN_ALREADY = "This key was shown once already; rotate again for a new one."
+
+
+def _shown_already(source_id: int | None, message: str = SHOWN_ALREADY):
+    """A re-post of a form whose key was shown: nothing changed, off to the source's page
+    (a GET, so a further reload re-posts nothing)."""
+    flash(message, "error")
+    if source_id and sources.get(source_id) is not None:
+        return redirect(url_for("plugins.show", source_id=source_id), code=303)
+    return redirect(url_for("integrations.index"), code=303)
+
+
 def _once(response):
     """Pages that show a key: never cached, never stored by the browser."""
     response.headers["Cache-Control"] = "no-store"
@@ -72,9 +92,14 @@ def new():
     if request.method == "POST":
         form = {**request.form.to_dict(), "add_events": request.form.getlist("add_events")}
         try:
-            made = sources.create(kind, request.form)
+            made = sources.create(kind, request.form, once=request.form.get("once", ""))
+        except sources.ShownAlready as done:
+            return _shown_already(done.source_id, "This source was set up already and its "
+                                  "keys were shown once; rotate a key for a new one.")
         except FormError as exc:
             errors, status = {exc.field: exc.message}, 422
+            if exc.field == "once":
+                flash(exc.message, "error")
         else:
             flash(f"{sources.KINDS[kind]} {made.source.name} set up.", "success")
             return _once(make_response(render_template(
@@ -130,7 +155,14 @@ def disable(source_id: int):
 def rotate(source_id: int):
     """A new key of the kind asked; the old one works 24 hours more (or until revoked)."""
     source = _source_or_404(source_id)
-    made = sources.rotate_key(source, request.form.get("kind", ""))
+    once = request.form.get("once")
+    if not keys.form_token_ok(once):
+        flash(OUT_OF_DATE, "error")
+        return redirect(url_for("plugins.show", source_id=source.id), code=303)
+    try:
+        made = sources.rotate_key(source, request.form.get("kind", ""), once=once)
+    except sources.ShownAlready:
+        return _shown_already(source_id)
     if made is None:
         abort(404)
     flash("New key made. The previous one keeps working for 24 hours, or until you revoke "
