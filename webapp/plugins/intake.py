@@ -279,6 +279,8 @@ def shopify_row(source_id: int, headers, body_text: str, payload: Any) -> dict:
     topic = _clean_or_none(headers.get("X-Shopify-Topic"), 64) or ""
     if not topic:
         raise Refused(400, "X-Shopify-Topic is missing.", "X-Shopify-Topic")
+    if not isinstance(payload, dict):  # every Shopify topic sends one JSON object
+        raise Refused(400, "The body must be a JSON object.", "body")
     dedup = (_clean_or_none(headers.get("X-Shopify-Event-Id"))
              or _clean_or_none(headers.get("X-Shopify-Webhook-Id")))
     if not dedup:
