@@ -268,3 +268,22 @@ def test_apply_events_ignores_other_kinds():
     source = make_source()
     apply_events([track(source, "identify", {"email": "x@example.com"}, at=T0)])
     assert db.session.scalar(select(func.count()).select_from(Shop)) == 0
+
+
+def test_a_later_line_naming_only_the_variant_keeps_its_title_sku_and_price():
+    """An order line that names a variant without its title or SKU (a later cart or order)
+    must not blank what an earlier line said about it."""
+    from webapp.models import ProductVariant
+
+    source = make_source("shopify")
+    apply([store(source, "order_completed", shopify_order(1, updated="2026-11-02T09:00:00Z"),
+                 at=T0, channel="shopify")])
+    bare = shopify_order(2, updated="2026-11-03T09:00:00Z")
+    bare["line_items"][0] = {"product_id": 11, "variant_id": 111, "title": "Mug",
+                             "quantity": 1, "price": "15.00"}
+    apply([store(source, "order_completed", bare, at=T0 + minutes(60 * 24),
+                 channel="shopify")])
+    db.session.expire_all()
+    variant = db.session.scalar(select(ProductVariant).where(
+        ProductVariant.external_id == "111"))
+    assert (variant.title, variant.sku, variant.price) == ("Blue", "MUG-B", Decimal("15.00"))

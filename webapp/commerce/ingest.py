@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, case, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
@@ -141,9 +141,14 @@ def write_products(shops: dict[int, int], parsed) -> dict[tuple[int, str], int]:
     if vrows:
         stmt = dialect_insert(ProductVariant)
         ex = stmt.excluded
+        stored = ProductVariant.__table__.c
+        # A newer line that only names the variant (an order or cart line without its
+        # title, SKU or price) updates what it says and never blanks what it does not.
         stmt = stmt.on_conflict_do_update(
             index_elements=["product_id", "external_id"],
-            set_={"sku": ex.sku, "title": ex.title, "price": ex.price,
+            set_={"sku": case((ex.sku != "", ex.sku), else_=stored.sku),
+                  "title": case((ex.title != "", ex.title), else_=stored.title),
+                  "price": func.coalesce(ex.price, stored.price),
                   "available": ex.available, "source_updated_at": ex.source_updated_at},
             where=or_(ProductVariant.source_updated_at.is_(None),
                       ex.source_updated_at > ProductVariant.source_updated_at),
