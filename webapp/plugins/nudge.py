@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
 from flask import current_app
 
@@ -22,6 +23,7 @@ JOB = "webapp.jobs.process_plugin_events"
 # running job read its batch still get a job; a later nudge finds one waiting and stops.
 JOB_IDS = ("plugin-events-a", "plugin-events-b")
 WAITING = frozenset({"queued", "deferred", "scheduled"})
+NUDGE_EVERY = 0.05  # seconds between two nudges of one process
 
 
 def nudge_now(connection=None, *, repair: bool = False) -> str | None:
@@ -104,9 +106,16 @@ class _Nudger:
         self.thread.start()
 
     def _run(self) -> None:
+        last = -NUDGE_EVERY
         while True:
             self.wanted.wait()
             self.idle.clear()
+            # At most one Redis round trip per NUDGE_EVERY: under load a job is waiting
+            # anyway, and one nudge per request cost more than the request's own write.
+            pause = last + NUDGE_EVERY - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            last = time.monotonic()
             self.wanted.clear()
             try:
                 with self.app.app_context():
