@@ -20,6 +20,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from urllib.parse import urlencode
@@ -280,6 +281,59 @@ def _encode_token(data: dict) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+@dataclass
+class CursorArgs:
+    """A REST list request's paging, as Shopify reads it: `limit` (1-250), and either the
+    filters or a `page_info` cursor (which carries them; only limit and fields may come
+    with it)."""
+
+    limit: int
+    filters: dict
+    backward: bool
+    edge: int
+
+    def page(self, matched: list, key) -> tuple[list, bool, bool]:
+        """(the page of `matched`, ordered by `key`, and whether pages lie before/after)."""
+        if self.backward:
+            before = [item for item in matched if key(item) < self.edge]
+            return before[-self.limit:], len(before) > self.limit, True
+        after = [item for item in matched if key(item) > self.edge]
+        return after[:self.limit], self.edge > 0, len(after) > self.limit
+
+    def links(self, base: str, first_id, last_id, has_prev: bool, has_next: bool) -> str:
+        """The Link header's previous/next cursors ('' for a single page)."""
+        links = []
+        for rel, direction, edge, wanted in (("previous", "prev", first_id, has_prev),
+                                             ("next", "next", last_id, has_next)):
+            if edge and wanted:
+                tok = _encode_token({"filters": self.filters, "direction": direction,
+                                     "last_id": edge})
+                links.append(f'<{base}?{urlencode({"limit": self.limit, "page_info": tok})}>;'
+                             f' rel="{rel}"')
+        return ", ".join(links)
+
+
+def cursor_args(args: dict, filter_names, default_limit: int):
+    """CursorArgs from the query, or the 400 Shopify answers for a bad one."""
+    try:
+        limit = int(args.get("limit", default_limit))
+    except ValueError:
+        return _json({"errors": {"limit": "Invalid value."}}, 400)
+    if not 1 <= limit <= MAX_LIMIT:
+        return _json({"errors": {"limit": f"limit must be between 1 and {MAX_LIMIT}"}}, 400)
+    if "page_info" not in args:
+        return CursorArgs(limit, {k: args[k] for k in filter_names if args.get(k)}, False, 0)
+    extra = [k for k in args if k not in {"page_info", "limit", "fields"}]
+    if extra:
+        return _json({"errors": {extra[0]: f"{extra[0]} cannot be passed when "
+                                           f"page_info is present. {PAGINATION_DOC}"}}, 400)
+    token = _decode_token(args["page_info"])
+    if token is None:
+        return _json({"errors": {"page_info": "Invalid value."}}, 400)
+    return CursorArgs(limit, token.get("filters", {}), token.get("direction") == "prev",
+                      int(token["last_id"]))
+
+
 def _decode_token(token: str) -> dict | None:
     try:
         data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
@@ -500,54 +554,22 @@ class ShopifySimulator:
         st = self.state
         args = request.args.to_dict()
         st.ignored_params.extend(k for k in args if k not in REST_KNOWN)
-        try:
-            limit = int(args.get("limit", DEFAULT_LIMIT))
-        except ValueError:
-            return _json({"errors": {"limit": "Invalid value."}}, 400)
-        if not 1 <= limit <= MAX_LIMIT:
-            return _json({"errors": {"limit": f"limit must be between 1 and {MAX_LIMIT}"}}, 400)
-        if "page_info" in args:
-            extra = [k for k in args if k not in {"page_info", "limit", "fields"}]
-            if extra:
-                return _json({"errors": {extra[0]: f"{extra[0]} cannot be passed when "
-                                                   f"page_info is present. {PAGINATION_DOC}"}}, 400)
-            token = _decode_token(args["page_info"])
-            if token is None:
-                return _json({"errors": {"page_info": "Invalid value."}}, 400)
-            filters, direction, edge = token.get("filters", {}), token.get("direction"), \
-                token["last_id"]
-        else:
-            filters = {k: args[k] for k in REST_FILTERS if args.get(k)}
-            direction, edge = "next", 0
+        walk = cursor_args(args, REST_FILTERS, DEFAULT_LIMIT)
+        if isinstance(walk, Response):
+            return walk
         with st.lock:
-            matched = self._filtered(filters)
+            matched = self._filtered(walk.filters)
             if isinstance(matched, Response):
                 return matched
-            if direction == "prev":
-                before = [p for p in matched if p.id < edge]
-                page = before[-limit:]
-                has_prev, has_next = len(before) > limit, True
-            else:
-                after = [p for p in matched if p.id > edge]
-                page = after[:limit]
-                has_prev, has_next = edge > 0, len(after) > limit
+            page, has_prev, has_next = walk.page(matched, lambda p: p.id)
             body = {"customers": [st.customer(p) for p in page]}
         if args.get("fields"):
             keep = {f.strip() for f in args["fields"].split(",")}
             body["customers"] = [{k: v for k, v in c.items() if k in keep}
                                  for c in body["customers"]]
-        links = []
         base = f"{request.host_url.rstrip('/')}/{st.shop}/admin/api/{version}/customers.json"
-        if page and has_prev:
-            tok = _encode_token({"filters": filters, "direction": "prev",
-                                 "last_id": page[0].id})
-            links.append(f'<{base}?{urlencode({"limit": limit, "page_info": tok})}>; '
-                         'rel="previous"')
-        if page and has_next:
-            tok = _encode_token({"filters": filters, "direction": "next",
-                                 "last_id": page[-1].id})
-            links.append(f'<{base}?{urlencode({"limit": limit, "page_info": tok})}>; rel="next"')
-        return _json(body, 200, {"Link": ", ".join(links)} if links else None)
+        links = walk.links(base, page and page[0].id, page and page[-1].id, has_prev, has_next)
+        return _json(body, 200, {"Link": links} if links else None)
 
     def count(self, request: Request) -> Response:
         args = {k: v for k, v in request.args.items() if k in REST_FILTERS}

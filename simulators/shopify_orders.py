@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
-from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
@@ -126,54 +125,26 @@ def render(order: dict, render_time) -> dict:
 
 def orders_endpoint(sim, request: Request, version: str) -> Response:
     """GET orders.json as Shopify answers it."""
-    from .shopify import MAX_LIMIT, PAGINATION_DOC, _decode_token, _encode_token, _json, _parse_time
+    from .shopify import _json, _parse_time, cursor_args
 
     st = sim.state
     args = request.args.to_dict()
     st.ignored_params.extend(k for k in args if k not in ORDER_KNOWN)
-    try:
-        limit = int(args.get("limit", 50))
-    except ValueError:
-        return _json({"errors": {"limit": "Invalid value."}}, 400)
-    if not 1 <= limit <= MAX_LIMIT:
-        return _json({"errors": {"limit": f"limit must be between 1 and {MAX_LIMIT}"}}, 400)
-    if "page_info" in args:
-        extra = [k for k in args if k not in {"page_info", "limit", "fields"}]
-        if extra:
-            return _json({"errors": {extra[0]: f"{extra[0]} cannot be passed when "
-                                               f"page_info is present. {PAGINATION_DOC}"}}, 400)
-        token = _decode_token(args["page_info"])
-        if token is None:
-            return _json({"errors": {"page_info": "Invalid value."}}, 400)
-        filters, edge = token.get("filters", {}), int(token["last_id"])
-        backward = token.get("direction") == "prev"
-    else:
-        filters = {k: args[k] for k in ORDER_FILTERS if args.get(k)}
-        edge, backward = 0, False
-        if filters.get("status", "open") not in STATUSES:
-            return _json({"errors": {"status": "Invalid value."}}, 400)
+    walk = cursor_args(args, ORDER_FILTERS, 50)
+    if isinstance(walk, Response):
+        return walk  # the 400 Shopify answers
+    if walk.filters.get("status", "open") not in STATUSES:
+        return _json({"errors": {"status": "Invalid value."}}, 400)
     with st.lock:
-        matched = _matching(st.orders, filters, lambda v: _parse_time(v, st.tz))
+        matched = _matching(st.orders, walk.filters, lambda v: _parse_time(v, st.tz))
         if matched is None:
             return _json({"errors": "Bad Request"}, 400)
-        if backward:
-            before = [o for o in matched if o["id"] < edge]
-            page = before[-limit:]
-            has_prev, has_next = len(before) > limit, True
-        else:
-            after = [o for o in matched if o["id"] > edge]
-            page = after[:limit]
-            has_prev, has_next = edge > 0, len(after) > limit
+        page, has_prev, has_next = walk.page(matched, lambda o: o["id"])
         body = {"orders": [render(o, st.render_time) for o in page]}
     if args.get("fields"):
         keep = {f.strip() for f in args["fields"].split(",")}
         body["orders"] = [{k: v for k, v in o.items() if k in keep} for o in body["orders"]]
-    links = []
     base = f"{request.host_url.rstrip('/')}/{st.shop}/admin/api/{version}/orders.json"
-    if page and has_prev:
-        tok = _encode_token({"filters": filters, "direction": "prev", "last_id": page[0]["id"]})
-        links.append(f'<{base}?{urlencode({"limit": limit, "page_info": tok})}>; rel="previous"')
-    if page and has_next:
-        tok = _encode_token({"filters": filters, "direction": "next", "last_id": page[-1]["id"]})
-        links.append(f'<{base}?{urlencode({"limit": limit, "page_info": tok})}>; rel="next"')
-    return _json(body, 200, {"Link": ", ".join(links)} if links else None)
+    links = walk.links(base, page and page[0]["id"], page and page[-1]["id"], has_prev,
+                       has_next)
+    return _json(body, 200, {"Link": links} if links else None)
