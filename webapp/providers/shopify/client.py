@@ -303,15 +303,9 @@ class Shopify(TokenAuth, Provider):
                 out[int(str(node["id"]).rsplit("/", 1)[-1])] = values
         return out
 
-    def iter_pages(
-        self,
-        group: str,
-        source: str,
-        *,
-        since: datetime | None = None,
-        cursor: dict[str, Any] | None = None,
-        fields: list[str] | None = None,
-    ) -> Iterator[Page]:
+    def iter_pages(self, group: str, source: str, *, since: datetime | None = None,
+                   cursor: dict[str, Any] | None = None,
+                   fields: list[str] | None = None) -> Iterator[Page]:
         """Walk customers.json in id order, following `Link: rel="next"`; the cursor keeps
         the last id so a resume asks `since_id` (page_info links cannot carry filters)."""
         self._check_group(group)
