@@ -91,6 +91,9 @@ def test_sign_up_and_cart_on_the_shop_show_on_the_contact(page: Page, app, live_
     expect(timeline).to_contain_text("Placed order")
     expect(timeline).to_contain_text("from Demo shop")
     page.screenshot(path="test-results/plugin-contact-timeline.png", full_page=True)
+    page.goto(f"{live_server}/shop/")  # the order counts as revenue on the Shop dashboard
+    expect(page.locator("main")).to_contain_text("31.90")
+    expect(page.get_by_role("link", name=order.external_id).first).to_be_visible()
 
 
 def test_reloading_the_page_that_shows_a_new_key_rotates_nothing(page: Page, app, live_server,
