@@ -5,7 +5,7 @@ page_info carries the filters, and Shopify's 400 shapes for what it refuses)."""
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from werkzeug.wrappers import Request, Response
 
@@ -31,17 +31,23 @@ CATALOGUE = tuple(
 
 
 def seed_orders(people: list[Person], count: int = DEFAULT_ORDERS, seed: int = 12) -> list[dict]:
-    """`count` orders spread over `people` (ids ascending, deterministic for the same people
-    and seed): mostly paid, some pending, refunded, cancelled or closed; a few guests."""
+    """`count` orders spread over `people` (ids ascending, deterministic for the same people,
+    seed and day), placed in the 300 days before last week: mostly paid, some pending,
+    refunded, cancelled or closed; a few guests."""
     if not people or count <= 0:
         return []
     rng = random.Random(seed)
+    # A week back, so that updates, refunds and closings (up to 7 days later) are past too.
+    horizon = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) \
+        - timedelta(days=8)
     orders = []
     for n in range(count):
         person = people[rng.randrange(len(people))]
         oid = ORDER_ID_BASE + n + 1
-        created = person.created_at + timedelta(days=rng.randint(1, 300),
-                                                minutes=rng.randint(0, 1439))
+        # Never in the future and never before the customer existed, so that a demo's
+        # "last 30 days" always has orders in it.
+        created = max(horizon - timedelta(days=rng.randint(0, 299), minutes=rng.randint(0, 1439)),
+                      person.created_at + timedelta(hours=1))
         lines, total = [], 0.0
         for i, item in enumerate(rng.sample(CATALOGUE, rng.randint(1, 3))):
             product_id, variant_id, title, sku, price = item

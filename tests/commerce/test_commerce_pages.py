@@ -89,6 +89,40 @@ def test_contact_page_shows_orders_carts_lifetime_value_and_recommendations(
     assert "Pegs" in html and "Bought together with Tent in 6 orders" in html
 
 
+def test_money_is_never_summed_across_currencies(signed_in, shop_history):
+    """Two USD orders beside the EUR history: every figure is in one currency (EUR, the most
+    used, unless the page is asked for another), and lifetime value is given per currency."""
+    source = make_source()
+    ann, bob = shop_history["ann"], shop_history["bob"]
+    t = utcnow().replace(microsecond=0) - timedelta(days=1)
+    apply([track(source, "order_completed", {
+        "order_id": f"U{n}", "total": 50, "currency": "USD",
+        "products": [{"product_id": "lamp", "name": "Lamp", "price": 50}]},
+        at=t + minutes(n), contact_id=ann.id, email=ann.email_norm) for n in range(2)]
+        + [track(source, "product_added", {"cart_id": "cart-bob-usd", "product_id": "lamp",
+                                           "name": "Lamp", "price": 50, "currency": "USD"},
+                 at=t, contact_id=bob.id, email=bob.email_norm)])
+    sweep(now=t + minutes(61))
+    db.session.commit()
+
+    euro = _html(signed_in.get("/shop/?period=7d"))
+    assert re.search(r'id="revenue">320\.00 EUR<', euro)  # not 420: USD is not added in
+    assert '<option value="USD">USD</option>' in euro and 'id="currency-note"' in euro
+    dollars = _html(signed_in.get("/shop/?period=7d&currency=USD"))
+    assert re.search(r'id="revenue">100\.00 USD<', dollars)
+    assert "50.00 USD" in dollars  # the average order value of the two
+    assert "Lamp" in dollars and ">Tent</a>" not in dollars
+    assert _html(signed_in.get("/shop/?period=7d&currency=XYZ")).count("320.00 EUR") >= 1
+
+    carts = _html(signed_in.get("/shop/carts?period=30d&currency=USD"))
+    assert "50.00 USD in them" in carts
+    assert "0.00 EUR in them" in _html(signed_in.get("/shop/carts?period=30d"))
+
+    html = _html(signed_in.get(f"/contacts/{ann.id}"))
+    assert re.search(r'id="lifetime-value">100\.00 USD · 120\.00 EUR<', html)
+    assert "from 3 paid orders" in html
+
+
 def test_api_keys_are_shown_once_and_open_the_recommendations_api(signed_in, client,
                                                                   shop_history):
     ann = shop_history["ann"]

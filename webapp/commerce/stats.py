@@ -34,10 +34,20 @@ def _day(column):
     return func.strftime("%Y-%m-%d", column)
 
 
+def currencies() -> list[str]:
+    """The currencies orders were placed in, the most used first. Money is never summed
+    across currencies: each figure of the pages is for one of them."""
+    return list(db.session.scalars(select(Order.currency).group_by(Order.currency)
+                                   .order_by(func.count().desc(), Order.currency))) or ["USD"]
+
+
 def main_currency() -> str:
-    found = db.session.execute(select(Order.currency, func.count()).group_by(Order.currency)
-                               .order_by(func.count().desc()).limit(1)).first()
-    return found[0] if found else "USD"
+    return currencies()[0]
+
+
+def parse_currency(raw: str | None, known: list[str] | None = None) -> str:
+    known = known if known is not None else currencies()
+    return raw if raw in known else known[0]
 
 
 @dataclass
@@ -75,18 +85,21 @@ def chart(series: list[tuple[str, Decimal]], width: int = 600, height: int = 160
     return Chart(bars, top, width, height, series[0][0], series[-1][0])
 
 
-def dashboard(period: str, now: datetime | None = None) -> dict:
-    """Everything the e-commerce dashboard shows for `period`."""
+def dashboard(period: str, currency: str | None = None, now: datetime | None = None) -> dict:
+    """Everything the e-commerce dashboard shows for `period`, in one currency (the most
+    used unless `currency` names another one orders were placed in)."""
     now = now or utcnow()
     start = since(period, now)
-    in_period = (Order.placed_at >= start, Order.placed_at <= now)
+    known = currencies()
+    currency = parse_currency(currency, known)
+    in_period = (Order.placed_at >= start, Order.placed_at <= now, Order.currency == currency)
     revenue, paid_orders = db.session.execute(
         select(func.coalesce(func.sum(Order.revenue), 0), func.count())
         .where(*in_period, Order.status.in_(REVENUE))).one()
     all_orders = db.session.scalar(select(func.count()).select_from(Order).where(*in_period))
     abandoned = db.session.scalar(select(func.count()).select_from(Cart).where(
         Cart.abandoned_at >= start, Cart.abandoned_at <= now))
-    recovered, recovered_revenue = recovery(start, now)
+    recovered, recovered_revenue = recovery(start, now, currency)
     day = _day(Order.placed_at)
     per_day = dict(db.session.execute(
         select(day, func.sum(Order.revenue)).where(*in_period, Order.status.in_(REVENUE))
@@ -95,68 +108,81 @@ def dashboard(period: str, now: datetime | None = None) -> dict:
             for i in range((now.date() - start.date()).days + 1)]
     series = [(d, Decimal(per_day.get(d) or 0)) for d in days]
     return {
-        "period": period, "currency": main_currency(), "revenue": Decimal(revenue),
+        "period": period, "currency": currency, "currencies": known,
+        "revenue": Decimal(revenue),
         "orders": all_orders, "paid_orders": paid_orders,
         "aov": (Decimal(revenue) / paid_orders).quantize(Decimal("0.01"))
         if paid_orders else Decimal(0),
         "abandoned": abandoned, "recovered": recovered,
         "recovered_revenue": recovered_revenue, "chart": chart(series),
-        "top_products": top_products(start, now),
+        "top_products": top_products(start, now, currency),
     }
 
 
-def recovery(start: datetime, now: datetime) -> tuple[int, Decimal]:
-    """Carts recovered in the window and the revenue of the orders that recovered them."""
+def recovery(start: datetime, now: datetime, currency: str) -> tuple[int, Decimal]:
+    """Carts recovered in the window (in any currency) and the revenue, in `currency`, of
+    the orders that recovered them."""
     count, value = db.session.execute(
-        select(func.count(), func.coalesce(func.sum(Order.revenue), 0))
+        select(func.count(), func.coalesce(
+            func.sum(Order.revenue).filter(Order.currency == currency), 0))
         .select_from(Cart).join(Order, Order.id == Cart.order_id)
         .where(Cart.status == "recovered", Cart.recovered_at >= start,
                Cart.recovered_at <= now)).one()
     return count, Decimal(value)
 
 
-def top_products(start: datetime, now: datetime, limit: int = 10) -> list[dict]:
+def top_products(start: datetime, now: datetime, currency: str, limit: int = 10) -> list[dict]:
     amount = func.sum(OrderLine.price * OrderLine.quantity)
     rows = db.session.execute(
         select(Product.id, Product.title, Product.external_id, func.sum(OrderLine.quantity),
                amount)
         .join(OrderLine, OrderLine.product_id == Product.id)
         .join(Order, Order.id == OrderLine.order_id)
-        .where(Order.placed_at >= start, Order.placed_at <= now, Order.status.in_(REVENUE))
+        .where(Order.placed_at >= start, Order.placed_at <= now, Order.status.in_(REVENUE),
+               Order.currency == currency)
         .group_by(Product.id, Product.title, Product.external_id)
         .order_by(amount.desc(), Product.id).limit(limit)).all()
     return [{"id": pid, "title": title or f"Product {ext}", "quantity": int(qty or 0),
              "amount": Decimal(value or 0)} for pid, title, ext, qty, value in rows]
 
 
-def carts_page(status: str, period: str, now: datetime | None = None) -> tuple[Select, dict]:
-    """The carts statement for the abandoned-carts page and its summary figures."""
+def carts_page(status: str, period: str, currency: str | None = None,
+               now: datetime | None = None) -> tuple[Select, dict]:
+    """The carts statement for the abandoned-carts page and its summary figures (counts of
+    every currency, money in one)."""
     now = now or utcnow()
     start = since(period, now)
+    known = currencies()
+    known += sorted(set(db.session.scalars(select(Cart.currency).where(
+        Cart.abandoned_at.is_not(None)).distinct())) - set(known))
+    currency = parse_currency(currency, known)
     counts = dict(db.session.execute(
         select(Cart.status, func.count()).where(Cart.abandoned_at >= start)
         .group_by(Cart.status)).all())
-    recovered, recovered_revenue = recovery(start, now)
+    recovered, recovered_revenue = recovery(start, now, currency)
     stmt = select(Cart).where(Cart.abandoned_at.is_not(None), Cart.abandoned_at >= start)
     if status in ("abandoned", "recovered", "lost"):
         stmt = stmt.where(Cart.status == status)
     at_risk = db.session.scalar(select(func.coalesce(func.sum(Cart.total), 0)).where(
-        Cart.status == "abandoned", Cart.abandoned_at >= start))
+        Cart.status == "abandoned", Cart.abandoned_at >= start, Cart.currency == currency))
     summary = {"abandoned": counts.get("abandoned", 0), "lost": counts.get("lost", 0),
                "recovered": recovered, "recovered_revenue": recovered_revenue,
-               "at_risk": Decimal(at_risk), "currency": main_currency(),
+               "at_risk": Decimal(at_risk), "currency": currency, "currencies": known,
                "rate": (recovered / sum(counts.values())) if counts else 0.0}
     return stmt, summary
 
 
 def for_contact(contact_id: int) -> dict:
-    """A contact's orders (latest 10), carts (latest 5) and lifetime value."""
+    """A contact's orders (latest 10), carts (latest 5) and lifetime value per currency
+    (the most used first)."""
     orders = db.session.scalars(select(Order).where(Order.contact_id == contact_id)
                                 .order_by(Order.placed_at.desc(), Order.id.desc()).limit(10)).all()
     carts = db.session.scalars(select(Cart).where(Cart.contact_id == contact_id)
                                .order_by(Cart.last_activity_at.desc()).limit(5)).all()
-    value, count = db.session.execute(
-        select(func.coalesce(func.sum(Order.revenue), 0), func.count())
-        .where(Order.contact_id == contact_id, Order.status.in_(REVENUE))).one()
-    return {"orders": orders, "carts": carts, "lifetime_value": Decimal(value),
-            "paid_orders": count, "currency": orders[0].currency if orders else main_currency()}
+    values = db.session.execute(
+        select(Order.currency, func.sum(Order.revenue), func.count())
+        .where(Order.contact_id == contact_id, Order.status.in_(REVENUE))
+        .group_by(Order.currency).order_by(func.count().desc(), Order.currency)).all()
+    return {"orders": orders, "carts": carts,
+            "lifetime_value": [(cur, Decimal(value or 0)) for cur, value, _ in values],
+            "paid_orders": sum(n for _, _, n in values)}

@@ -38,7 +38,8 @@ def _cursors() -> dict:
 @bp.get("/")
 def dashboard():
     period = stats.parse_period(request.args.get("period"))
-    return render_template("commerce/dashboard.html", figures=stats.dashboard(period),
+    figures = stats.dashboard(period, request.args.get("currency"))
+    return render_template("commerce/dashboard.html", figures=figures,
                            periods=stats.PERIODS, latest=details.latest_orders(),
                            states=details.ORDER_STATES)
 
@@ -76,9 +77,10 @@ def carts():
     period = stats.parse_period(request.args.get("period"))
     status = request.args.get("status", "")
     status = status if status in dict(CART_STATUSES) else ""
-    stmt, summary = stats.carts_page(status, period)
+    stmt, summary = stats.carts_page(status, period, request.args.get("currency"))
     page = keyset(stmt, Cart.id, descending=True, **_cursors())
-    params = {k: v for k, v in (("status", status), ("period", period)) if v}
+    params = {k: v for k, v in (("status", status), ("period", period),
+                                ("currency", summary["currency"])) if v}
     template = "commerce/_carts.html" if wants_partial() else "commerce/carts.html"
     return render_template(template, page=page, status=status, period=period,
                            periods=stats.PERIODS, statuses=CART_STATUSES, summary=summary,
