@@ -40,14 +40,19 @@ def seed_orders(people: list[Person], count: int = DEFAULT_ORDERS, seed: int = 1
     # A week back, so that updates, refunds and closings (up to 7 days later) are past too.
     horizon = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) \
         - timedelta(days=8)
+    spread = random.Random(seed + 1)
+    placed = sorted(horizon - timedelta(minutes=spread.randint(0, 300 * 1440))
+                    for _ in range(count))
+    previous = placed[0] - timedelta(days=1)
     orders = []
     for n in range(count):
         person = people[rng.randrange(len(people))]
         oid = ORDER_ID_BASE + n + 1
-        # Never in the future and never before the customer existed, so that a demo's
-        # "last 30 days" always has orders in it.
-        created = max(horizon - timedelta(days=rng.randint(0, 299), minutes=rng.randint(0, 1439)),
-                      person.created_at + timedelta(hours=1))
+        # Never in the future, never before the customer existed, and later for a higher id
+        # (as Shopify's ids grow with time), so that a demo's "last 30 days" has orders in it.
+        created = max(placed[n], person.created_at + timedelta(hours=1),
+                      previous + timedelta(minutes=1))
+        previous = created
         lines, total = [], 0.0
         for i, item in enumerate(rng.sample(CATALOGUE, rng.randint(1, 3))):
             product_id, variant_id, title, sku, price = item

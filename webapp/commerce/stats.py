@@ -86,8 +86,9 @@ def chart(series: list[tuple[str, Decimal]], width: int = 600, height: int = 160
 
 
 def dashboard(period: str, currency: str | None = None, now: datetime | None = None) -> dict:
-    """Everything the e-commerce dashboard shows for `period`, in one currency (the most
-    used unless `currency` names another one orders were placed in)."""
+    """Everything the e-commerce dashboard shows for `period`: order figures in one currency
+    (the most used unless `currency` names another one orders were placed in); carts are
+    counted in all, their recovered revenue given per currency."""
     now = now or utcnow()
     start = since(period, now)
     known = currencies()
@@ -99,7 +100,7 @@ def dashboard(period: str, currency: str | None = None, now: datetime | None = N
     all_orders = db.session.scalar(select(func.count()).select_from(Order).where(*in_period))
     abandoned = db.session.scalar(select(func.count()).select_from(Cart).where(
         Cart.abandoned_at >= start, Cart.abandoned_at <= now))
-    recovered, recovered_revenue = recovery(start, now, currency)
+    recovered, recovered_revenue = recovery(start, now)
     day = _day(Order.placed_at)
     per_day = dict(db.session.execute(
         select(day, func.sum(Order.revenue)).where(*in_period, Order.status.in_(REVENUE))
@@ -119,16 +120,22 @@ def dashboard(period: str, currency: str | None = None, now: datetime | None = N
     }
 
 
-def recovery(start: datetime, now: datetime, currency: str) -> tuple[int, Decimal]:
-    """Carts recovered in the window (in any currency) and the revenue, in `currency`, of
-    the orders that recovered them."""
-    count, value = db.session.execute(
-        select(func.count(), func.coalesce(
-            func.sum(Order.revenue).filter(Order.currency == currency), 0))
-        .select_from(Cart).join(Order, Order.id == Cart.order_id)
+def _per_currency(rows) -> list[tuple[str, Decimal]]:
+    return [(cur, Decimal(value or 0)) for cur, value in rows]
+
+
+def recovery(start: datetime, now: datetime) -> tuple[int, list[tuple[str, Decimal]]]:
+    """Carts recovered in the window and the revenue of the orders that recovered them,
+    per currency (largest first)."""
+    count = db.session.scalar(select(func.count()).select_from(Cart).where(
+        Cart.status == "recovered", Cart.recovered_at >= start, Cart.recovered_at <= now))
+    value = func.sum(Order.revenue)
+    rows = db.session.execute(
+        select(Order.currency, value).select_from(Cart).join(Order, Order.id == Cart.order_id)
         .where(Cart.status == "recovered", Cart.recovered_at >= start,
-               Cart.recovered_at <= now)).one()
-    return count, Decimal(value)
+               Cart.recovered_at <= now)
+        .group_by(Order.currency).order_by(value.desc(), Order.currency)).all()
+    return count or 0, _per_currency(rows)
 
 
 def top_products(start: datetime, now: datetime, currency: str, limit: int = 10) -> list[dict]:
@@ -146,28 +153,25 @@ def top_products(start: datetime, now: datetime, currency: str, limit: int = 10)
              "amount": Decimal(value or 0)} for pid, title, ext, qty, value in rows]
 
 
-def carts_page(status: str, period: str, currency: str | None = None,
-               now: datetime | None = None) -> tuple[Select, dict]:
+def carts_page(status: str, period: str, now: datetime | None = None) -> tuple[Select, dict]:
     """The carts statement for the abandoned-carts page and its summary figures (counts of
-    every currency, money in one)."""
+    carts; amounts per currency, never added across currencies)."""
     now = now or utcnow()
     start = since(period, now)
-    known = currencies()
-    known += sorted(set(db.session.scalars(select(Cart.currency).where(
-        Cart.abandoned_at.is_not(None)).distinct())) - set(known))
-    currency = parse_currency(currency, known)
     counts = dict(db.session.execute(
         select(Cart.status, func.count()).where(Cart.abandoned_at >= start)
         .group_by(Cart.status)).all())
-    recovered, recovered_revenue = recovery(start, now, currency)
+    recovered, recovered_revenue = recovery(start, now)
     stmt = select(Cart).where(Cart.abandoned_at.is_not(None), Cart.abandoned_at >= start)
     if status in ("abandoned", "recovered", "lost"):
         stmt = stmt.where(Cart.status == status)
-    at_risk = db.session.scalar(select(func.coalesce(func.sum(Cart.total), 0)).where(
-        Cart.status == "abandoned", Cart.abandoned_at >= start, Cart.currency == currency))
+    total = func.sum(Cart.total)
+    at_risk = db.session.execute(
+        select(Cart.currency, total).where(Cart.status == "abandoned", Cart.abandoned_at >= start)
+        .group_by(Cart.currency).order_by(total.desc(), Cart.currency)).all()
     summary = {"abandoned": counts.get("abandoned", 0), "lost": counts.get("lost", 0),
                "recovered": recovered, "recovered_revenue": recovered_revenue,
-               "at_risk": Decimal(at_risk), "currency": currency, "currencies": known,
+               "at_risk": _per_currency(at_risk), "currency": main_currency(),
                "rate": (recovered / sum(counts.values())) if counts else 0.0}
     return stmt, summary
 
@@ -185,4 +189,4 @@ def for_contact(contact_id: int) -> dict:
         .group_by(Order.currency).order_by(func.count().desc(), Order.currency)).all()
     return {"orders": orders, "carts": carts,
             "lifetime_value": [(cur, Decimal(value or 0)) for cur, value, _ in values],
-            "paid_orders": sum(n for _, _, n in values)}
+            "paid_orders": sum(n for _, _, n in values), "currency": main_currency()}

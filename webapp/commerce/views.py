@@ -77,10 +77,9 @@ def carts():
     period = stats.parse_period(request.args.get("period"))
     status = request.args.get("status", "")
     status = status if status in dict(CART_STATUSES) else ""
-    stmt, summary = stats.carts_page(status, period, request.args.get("currency"))
+    stmt, summary = stats.carts_page(status, period)
     page = keyset(stmt, Cart.id, descending=True, **_cursors())
-    params = {k: v for k, v in (("status", status), ("period", period),
-                                ("currency", summary["currency"])) if v}
+    params = {k: v for k, v in (("status", status), ("period", period)) if v}
     template = "commerce/_carts.html" if wants_partial() else "commerce/carts.html"
     return render_template(template, page=page, status=status, period=period,
                            periods=stats.PERIODS, statuses=CART_STATUSES, summary=summary,
