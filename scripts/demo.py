@@ -288,7 +288,9 @@ def instructions(web: str, sims: dict[str, tuple], password: str, people: int,
 
 
 def main() -> int:
+    # SIGINT too: a shell starting us in the background hands SIGINT down ignored.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     people = int(os.environ.get("TRIBUTARY_DEMO_PEOPLE") or 3000)
     web_port = int(os.environ.get("TRIBUTARY_PORT") or 5000)
     if not port_is_free(web_port):

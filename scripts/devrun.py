@@ -129,7 +129,9 @@ def wait_for(url: str, procs: list[subprocess.Popen], timeout: float = 60) -> No
 
 
 def main() -> int:
+    # SIGINT too: a shell starting us in the background hands SIGINT down ignored.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     env = dict(os.environ)
     env.setdefault("TRIBUTARY_ENV", "development")
     stack = Stack(env, "127.0.0.1", int(os.environ.get("TRIBUTARY_PORT", "5000")))
