@@ -133,6 +133,22 @@ def _added_statement(dialect: str):
 _ADDED_SQL = {name: _added_statement(name) for name in ("postgresql", "sqlite")}
 
 
+def write_added_rows(session: Session, run_id: int, created: list[tuple[int, str]],
+                     rows: dict[str, dict[str, Any]]) -> None:
+    """PostgreSQL: the "added" entries of `created` ((contact id, email) of the rows the
+    upsert returned as created by this run), with the enrolment their page rows made."""
+    ids, cycles, days, enrolled = [], [], [], []
+    for contact_id, norm in created:
+        row = rows[norm]
+        ids.append(contact_id)
+        cycles.append(row["cycle_id"])
+        days.append(row["cycle_day"])
+        enrolled.append(row["enrolled_at"])
+    upsert.insert_columns(session, JournalEntry, {
+        "run_id": [run_id] * len(ids), "contact_id": ids, "kind": ["added"] * len(ids),
+        "cycle_id": cycles, "cycle_day": days, "enrolled_at": enrolled})
+
+
 def write_added(session: Session, run_id: int, list_id: int, norms: list[str]) -> int:
     """Record the contacts among `norms` this run created (after its upsert, same
     transaction) and return how many: the page's true added count."""

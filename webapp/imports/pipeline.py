@@ -307,17 +307,29 @@ def write_page(session: Session, ctx: Context, plan: PagePlan, now: datetime,
     if ctx.journal:  # the values this page replaces, read under the write's own locks
         journal.write_changed(session, journal.changed_entries(session, ctx.run_id,
                                                                ctx.list_id, plan.rows))
-    upsert.upsert_contacts(session, plan.rows)
+    written = upsert.upsert_contacts(session, plan.rows)  # PostgreSQL: the rows as written
     if plan.added:  # another run may have added some "new" rows since this one read
         # Only the rows planned as new: a contact this run added on an earlier page and now
         # updates (an opt-out pages apart) was created by this run too, but is an update.
-        if ctx.journal:  # journaling what it created counts it too
+        if written is not None:
+            planned = set(plan.added)
+            mine = [(row[0], row[1]) for row in written
+                    if row[2] == ctx.run_id and row[1] in planned]  # id, email, created by
+            if ctx.journal:
+                journal.write_added_rows(session, ctx.run_id, mine,
+                                         {row["email_norm"]: row for row in plan.rows})
+            created = len(mine)
+        elif ctx.journal:  # journaling what it created counts it too
             created = journal.write_added(session, ctx.run_id, ctx.list_id, plan.added)
         else:
             created = upsert.created_by_run(session, ctx.list_id, ctx.run_id, plan.added)
         plan.counts["updated"] += plan.counts["added"] - created
         plan.counts["added"] = created
-    upsert.record_consent(session, ctx.list_id, ctx.run_id, [c[0] for c in plan.consent], now)
+    consented = [c[0] for c in plan.consent]
+    if written is not None:
+        upsert.ledger_from_written(session, ctx.run_id, consented, written, now)
+    else:
+        upsert.record_consent(session, ctx.list_id, ctx.run_id, consented, now)
     upsert.insert_rejects(session, plan.rejects)
     upsert.insert_seen(session, ctx.run_id, page_no, plan.seen)
 

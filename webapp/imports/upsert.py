@@ -21,7 +21,7 @@ from array import array
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, any_, bindparam, case, cast, func, or_, select, text
+from sqlalchemy import JSON, and_, any_, bindparam, case, cast, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.types import String, Text, TypeDecorator
@@ -148,6 +148,21 @@ def _statement(dialect: str, source=None):
     )
 
 
+def _defaults_of(table, names) -> dict[str, Any]:
+    """The Python-side column defaults among `names` (columns a statement leaves out)."""
+    return {k: table.c[k].default for k in names
+            if k in table.c and table.c[k].default is not None}
+
+
+def _default_values(defaults: dict[str, Any]) -> dict[str, Any]:
+    """The defaults' values for one statement run (callables called once), JSON as text."""
+    out = {}
+    for key, default in defaults.items():
+        value = default.arg if default.is_scalar else default.arg(None)
+        out[key] = json.dumps(value) if isinstance(value, dict | list) else value
+    return out
+
+
 class BulkStatement:
     """A statement compiled once for the connection's dialect and run as one DBAPI
     executemany, with bind values converted once per distinct value (a page shares its
@@ -159,6 +174,7 @@ class BulkStatement:
         self.sql = compiled.string
         self.template = compiled.construct_params(dict.fromkeys(keys))
         self.positional = compiled.positiontup
+        self.defaults = _defaults_of(table, [k for k in self.template if k not in keys])
         self.processors = {}
         for key in keys:
             proc = table.c[key].type._cached_bind_processor(dialect)
@@ -168,7 +184,7 @@ class BulkStatement:
     def execute(self, connection, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        template, procs = self.template, self.processors
+        template, procs = {**self.template, **_default_values(self.defaults)}, self.processors
         memo: dict[tuple, Any] = {}
 
         def convert(name: str, row: dict[str, Any]) -> Any:
@@ -215,73 +231,133 @@ CONTACT_KEYS = [
 ]
 
 
-def upsert_contacts(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Write `rows` (dicts with CONTACT_KEYS) in one batched INSERT … ON CONFLICT."""
+# What the PostgreSQL upsert hands back per row: the page's ledgers come from it instead of
+# probing the page's emails again.
+WRITTEN = ("id", "email_norm", "created_run_id", "consent_run_id", "consent_state",
+           "consent_source", "consent_at")
+
+
+def upsert_contacts(session: Session, rows: list[dict[str, Any]]) -> list | None:
+    """Write `rows` (dicts with CONTACT_KEYS) in one batched INSERT … ON CONFLICT. On
+    PostgreSQL, returns each written row's WRITTEN columns (as they are after the write);
+    on SQLite (an executemany, which returns nothing) None."""
     if not rows:
-        return
+        return [] if session.get_bind().dialect.name == "postgresql" else None
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        _upsert_unnest(connection, rows)
-        return
+        return _upsert_unnest(connection, rows)
     statement, connection = _bulk(session, "contacts", _statement, contacts, CONTACT_KEYS)
     statement.execute(connection, rows)
+    return None
 
 
-_UNNEST: list[tuple[str, dict[str, Any]]] = []
-_CONVERTED = [k for k in CONTACT_KEYS if isinstance(contacts.c[k].type, TypeDecorator)]
-
-
-def _element_type(key: str):
+def _element_type(column):
     """The array element type for a column: plain text for strings (a cast to varchar(n)
     would cut long values silently; the insert into the column still checks them) and for
-    the custom values, which go as JSON text and are cast to jsonb in the statement."""
-    type_ = contacts.c[key].type
+    JSON values, which go as JSON text and are cast to jsonb in the statement."""
+    type_ = column.type
     if isinstance(type_, TypeDecorator):
         type_ = type_.impl
-    if key == "custom" or isinstance(type_, String):
+    if isinstance(type_, String | JSON):
         return Text()
     return type_
 
 
-def _unnest_sql(dialect) -> tuple[str, dict[str, Any]]:
-    """PostgreSQL: INSERT … SELECT FROM unnest(one array per column) ON CONFLICT …: one
-    statement and one small parameter set per page (no executemany buffers, one plan).
+class ArrayStatement:
+    """PostgreSQL: INSERT … SELECT FROM unnest(one array per column). One statement and one
+    small parameter set per page (no executemany round trips, one plan); the arrays go in
+    psycopg's binary format (`%(key)b`), in which timestamps and JSON dump several times
+    faster than as text. A column holding one value in every row (the page's run, time,
+    list) goes as one scalar instead of an array: dumping the arrays is most of the cost.
+    Each set of such columns is its own statement text, compiled once."""
 
-    The arrays go in psycopg's binary format (`%(key)b`): timestamps and JSON dump several
-    times faster than as text, and the statement text still never changes."""
-    if not _UNNEST:
-        arrays = [cast(bindparam(k), postgresql.ARRAY(_element_type(k))) for k in CONTACT_KEYS]
-        rows = func.unnest(*arrays).table_valued(*CONTACT_KEYS).render_derived(name="page")
-        source = select(*[cast(rows.c[k], postgresql.JSONB) if k == "custom" else rows.c[k]
-                          for k in CONTACT_KEYS])
-        compiled = _statement("postgresql", source).compile(dialect=dialect)
-        literals = compiled.construct_params(dict.fromkeys(CONTACT_KEYS))  # CASE constants
-        constants = {k: v for k, v in literals.items() if k not in CONTACT_KEYS}
+    def __init__(self, dialect, table, keys: list[str], build=None):
+        self.dialect, self.table, self.keys, self.build = dialect, table, keys, build
+        self.json = [k for k in keys if isinstance(table.c[k].type, JSON)]
+        self.converted = [k for k in keys if isinstance(table.c[k].type, TypeDecorator)]
+        self.variants: dict[tuple[str, ...], tuple[str, dict, dict]] = {}
+
+    def _compile(self, shared: tuple[str, ...]) -> tuple[str, dict, dict]:
+        table, keys = self.table, self.keys
+        listed = [k for k in keys if k not in shared]
+        arrays = [cast(bindparam(k), postgresql.ARRAY(_element_type(table.c[k])))
+                  for k in listed]
+        rows = func.unnest(*arrays).table_valued(*listed).render_derived(name="page")
+        columns = []
+        for k in keys:
+            if k in shared:
+                columns.append(cast(bindparam(k), _element_type(table.c[k])))
+            elif isinstance(table.c[k].type, JSON):
+                columns.append(cast(rows.c[k], table.c[k].type))
+            else:
+                columns.append(rows.c[k])
+        source = select(*columns)
+        stmt = self.build(source) if self.build else table.insert().from_select(keys, source)
+        compiled = stmt.compile(dialect=self.dialect)
+        literals = compiled.construct_params(dict.fromkeys(keys))  # the statement's constants
+        constants = {k: v for k, v in literals.items() if k not in keys}
+        defaults = _defaults_of(table, constants)  # columns left out: their defaults
         sql = compiled.string
-        for key in CONTACT_KEYS:
+        for key in keys:
             placeholder = f"%({key})s"
             if sql.count(placeholder) != 1:  # pragma: no cover - a change to the statement
-                raise RuntimeError(f"the upsert should name {placeholder} once")
+                raise RuntimeError(f"the insert should name {placeholder} once")
             sql = sql.replace(placeholder, f"%({key})b")
-        _UNNEST.append((sql, constants))
-    return _UNNEST[0]
+        return sql, constants, defaults
+
+    def execute(self, connection, rows: list[dict[str, Any]]):
+        return self.execute_columns(connection, {k: [row[k] for row in rows]
+                                                 for k in self.keys})
+
+    def execute_columns(self, connection, columns: dict[str, list]):
+        """Insert the rows given column by column (lists of one length, keyed by `keys`)."""
+        params: dict[str, Any] = dict(columns)
+        n = len(params[self.keys[0]])
+        shared = tuple(k for k in self.keys if k not in self.json
+                       and params[k].count(params[k][0]) == n)
+        for key in shared:
+            params[key] = params[key][0]
+        for key in self.json:
+            params[key] = [json.dumps(value) for value in params[key]]
+        for key in self.converted:  # e.g. UTCDateTime: aware values only, sent as UTC
+            convert = self.table.c[key].type.process_bind_param
+            params[key] = (convert(params[key], connection.dialect) if key in shared
+                           else [convert(value, connection.dialect) for value in params[key]])
+        variant = self.variants.get(shared)
+        if variant is None:
+            variant = self.variants[shared] = self._compile(shared)
+        sql, constants, defaults = variant
+        return connection.exec_driver_sql(sql, {**constants, **params,
+                                                **_default_values(defaults)})
 
 
-def _upsert_unnest(connection, rows: list[dict[str, Any]]) -> None:
-    sql, constants = _unnest_sql(connection.dialect)
-    params: dict[str, Any] = {k: [row[k] for row in rows] for k in CONTACT_KEYS}
-    params["custom"] = [json.dumps(value) for value in params["custom"]]
-    for key in _CONVERTED:  # UTCDateTime: aware values only, sent as UTC
-        convert = contacts.c[key].type.process_bind_param
-        params[key] = [convert(value, connection.dialect) for value in params[key]]
-    connection.exec_driver_sql(sql, {**constants, **params})
+_ARRAYS: dict[str, ArrayStatement] = {}
+
+
+def _arrays(connection, name: str, table, keys: list[str], build=None) -> ArrayStatement:
+    statement = _ARRAYS.get(name)
+    if statement is None:
+        statement = _ARRAYS[name] = ArrayStatement(connection.dialect, table, keys, build)
+    return statement
+
+
+def _upsert_unnest(connection, rows: list[dict[str, Any]]) -> list:
+    statement = _arrays(connection, "contacts", contacts, CONTACT_KEYS, lambda source: (
+        _statement("postgresql", source).returning(*[contacts.c[k] for k in WRITTEN])))
+    return statement.execute(connection, rows).all()
 
 
 def insert_rows(session: Session, model, rows: list[dict[str, Any]]) -> None:
-    """Plain batched INSERT (one executemany) of reject or seen rows."""
+    """Plain batched INSERT of rows with the same keys (rejects, seen hashes, ledgers): one
+    array INSERT on PostgreSQL, one executemany on SQLite."""
     if rows:
         table = model.__table__
         keys = list(rows[0])
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            _arrays(connection, f"{table.name}:{','.join(keys)}", table, keys).execute(
+                connection, rows)
+            return
         statement, connection = _bulk(session, f"{table.name}:{','.join(keys)}",
                                       lambda _d: table.insert(), table, keys)
         statement.execute(connection, rows)
@@ -310,6 +386,32 @@ def record_consent(session: Session, list_id: int, run_id: int, norms: list[str]
     for chunk in _chunks(dialect, norms):
         session.execute(statement, {"list_id": list_id, "run_id": run_id, "norms": chunk,
                                     "recorded_at": now})
+
+
+def insert_columns(session: Session, model, columns: dict[str, list]) -> None:
+    """PostgreSQL: insert rows given column by column (one array INSERT)."""
+    keys = list(columns)
+    if columns[keys[0]]:
+        table, connection = model.__table__, session.connection()
+        _arrays(connection, f"{table.name}:{','.join(keys)}", table, keys).execute_columns(
+            connection, columns)
+
+
+def ledger_from_written(session: Session, run_id: int, norms: list[str], written: list,
+                        now) -> None:
+    """PostgreSQL: record_consent's ledger rows taken from what the upsert returned (the
+    consent as it stands after the write) instead of probing the page's emails again."""
+    wanted = set(norms)
+    ids, states, sources, ats = [], [], [], []
+    for contact_id, norm, _created, consent_run, state, source, at in written:
+        if consent_run == run_id and norm in wanted:
+            ids.append(contact_id)
+            states.append(state)
+            sources.append(source)
+            ats.append(at)
+    insert_columns(session, ConsentEvent, {
+        "contact_id": ids, "state": states, "source": sources, "at": ats,
+        "run_id": [run_id] * len(ids), "recorded_at": [now] * len(ids)})
 
 
 ANALYZE_AFTER = 10_000
