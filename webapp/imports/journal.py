@@ -2,9 +2,10 @@
 
 Before the page's upsert, ONE read of the stored contacts its rows will update (locked on
 PostgreSQL, in email order like the upsert) gives the values the run replaces; the
-"changed" entries go in as one executemany. After the upsert, ONE INSERT … SELECT records
-the contacts the run created ("added", with the enrolment it made) and its row count is the
-page's added count. Only the fields the run wrote are kept, never whole rows.
+"changed" entries go in as one executemany. After the upsert, the contacts the run created
+("added", with the enrolment it made) are recorded and their number is the page's added
+count: on PostgreSQL from the rows the upsert returned (one array INSERT), on SQLite with
+ONE INSERT … SELECT. Only the fields the run wrote are kept, never whole rows.
 """
 
 from __future__ import annotations
