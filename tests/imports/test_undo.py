@@ -343,3 +343,50 @@ def test_the_journal_of_runs_past_the_undo_window_is_purged(make_import, run_imp
     assert left == [recent.id]
     assert engine.purge() == 0
     assert "30 days" in engine.refusal(db.session.get(ImportRun, old.id))
+
+
+def test_a_contact_another_writer_adds_between_the_read_and_the_write_is_journaled(
+        make_import, run_import, monkeypatch):
+    """The run reads the page (the contact is not on the list), someone else adds it and
+    commits, then the run writes: the write becomes an update of their contact, counted as
+    updated, with the values it replaced in the journal, so the undo gives their contact
+    back instead of deleting it. (On PostgreSQL the run first writes without reading the
+    rows it planned as new, notices from what the upsert returns, and writes the page
+    again from a savepoint.)"""
+    from webapp.imports import upsert
+
+    target = make_list("Raced")
+    imp = make_import(contact_list=target)
+    looked_up = upsert.existing_contacts
+
+    def meanwhile(session, list_id, norms):
+        found = looked_up(session, list_id, norms)
+        norms = list(norms)
+        if "raced@example.com" in norms and not found.get("raced@example.com"):
+            with db.engine.connect() as other:  # another writer, committed at once
+                now = utcnow()
+                other.execute(Contact.__table__.insert().values(
+                    list_id=list_id, email="raced@example.com", email_norm="raced@example.com",
+                    name="Theirs", custom={}, origin="manual", status="subscribed",
+                    unsubscribed_locally=False, consent_state="subscribed",
+                    consent_source="typed in", consent_at=now, created_at=now,
+                    updated_at=now, note=""))
+                other.commit()
+        return found
+
+    monkeypatch.setattr(upsert, "existing_contacts", meanwhile)
+    run = run_import(imp, FakeProvider([
+        rec(1, "first@example.com", first="A", last="One"),
+        rec(2, "raced@example.com", first="Ours", last="Too"),
+        rec(3, "third@example.com", first="C", last="Three"),
+    ]))
+    assert (run.added, run.updated) == (2, 1)
+    raced = contact("raced@example.com")
+    assert raced.name == "Ours Too" and raced.created_run_id is None
+    changed = db.session.scalar(select(JournalEntry).where(
+        JournalEntry.run_id == run.id, JournalEntry.contact_id == raced.id))
+    assert changed.kind == "changed" and changed.values["name"] == ["Theirs", "Ours Too"]
+    done = undo(run)
+    assert (done.removed, done.restored) == (2, 1)
+    assert contact("raced@example.com").name == "Theirs"
+    assert contact("first@example.com") is None

@@ -298,16 +298,35 @@ def _sample(plan: PagePlan, ctx: Context, outcome: str, rec: Record, email: str,
             k: v for k, v in extra.items() if v not in (None, "", [], {})}})
 
 
+def _journal_and_upsert(session: Session, ctx: Context, plan: PagePlan) -> list | None:
+    """The journal's "changed" entries (the values this page replaces, read under the
+    write's own locks), then the upsert. On PostgreSQL the rows planned as new are not read
+    first: the upsert returns who created each row, and if another run created one of them
+    since this run read (the write then updated it), the page goes back to a savepoint and
+    is written again with every row read."""
+    if ctx.journal and plan.added and session.get_bind().dialect.name == "postgresql":
+        new = set(plan.added)
+        savepoint = session.begin_nested()
+        journal.write_changed(session, journal.changed_entries(
+            session, ctx.run_id, ctx.list_id, [r for r in plan.rows if r["email_norm"] not in new]))
+        written = upsert.upsert_contacts(session, plan.rows)
+        if not any(row[2] != ctx.run_id and row[1] in new for row in written):
+            savepoint.commit()
+            return written
+        savepoint.rollback()  # a race with another run: read every row this time
+    if ctx.journal:
+        journal.write_changed(session, journal.changed_entries(session, ctx.run_id,
+                                                               ctx.list_id, plan.rows))
+    return upsert.upsert_contacts(session, plan.rows)
+
+
 def write_page(session: Session, ctx: Context, plan: PagePlan, now: datetime,
                page_no: int) -> None:
     """Write a planned page (inside the caller's transaction) and recount added/updated from
     what the write did. Rows go in email order: the unique (list, email) index is walked
     once, and two runs writing one list take its row locks in the same order."""
     plan.rows.sort(key=itemgetter("email_norm"))
-    if ctx.journal:  # the values this page replaces, read under the write's own locks
-        journal.write_changed(session, journal.changed_entries(session, ctx.run_id,
-                                                               ctx.list_id, plan.rows))
-    written = upsert.upsert_contacts(session, plan.rows)  # PostgreSQL: the rows as written
+    written = _journal_and_upsert(session, ctx, plan)  # PostgreSQL: the rows as written
     if plan.added:  # another run may have added some "new" rows since this one read
         # Only the rows planned as new: a contact this run added on an earlier page and now
         # updates (an opt-out pages apart) was created by this run too, but is an update.
