@@ -1,8 +1,8 @@
 """Web memory over many received events: gunicorn as deployed (SQLite, a real Redis)
 receives `--events` events through the tracking API in /v1/batch requests of `--batch`
-events; the RSS of each gunicorn worker is printed at the start, the middle and the end
-(flat = no growth with the number of events), and the database count must equal the
-events sent.
+events; the RSS of each gunicorn worker is printed at the start and after each quarter, and
+its growth over the second half (flat = no growth with the number of events once warm); the
+database count must equal the events sent.
 
     .venv/bin/python bench/run.py plugins-memory [--events 1000000] [--batch 100]
 """
@@ -38,11 +38,12 @@ def _batch_request(key: str, size: int):
     return make
 
 
-def _worker_rss(proc) -> list[float]:
+def _worker_rss(proc) -> dict[int, float]:
+    """RSS (MB) of each gunicorn worker, by pid (so that samples compare worker by worker)."""
     import psutil
 
-    return sorted(round(c.memory_info().rss / 2**20, 1)
-                  for c in psutil.Process(proc.pid).children(recursive=True))
+    return {c.pid: round(c.memory_info().rss / 2**20, 1)
+            for c in psutil.Process(proc.pid).children(recursive=True)}
 
 
 def run(events: int, batch: int) -> dict:
@@ -82,18 +83,18 @@ def run(events: int, batch: int) -> dict:
         requests = events // batch
         samples = {"start": _worker_rss(proc)}
         started = time.perf_counter()
-        half = drive(port, make, 10_000, 0.0001 + requests / 2 / 10_000, 8)
-        samples["middle"] = _worker_rss(proc)
-        rest = drive(port, make, 10_000, 0.0001 + (requests - half["sent"]) / 10_000, 8)
-        samples["end"] = _worker_rss(proc)
+        sent = ok = 0
+        for quarter in (1, 2, 3, 4):  # as fast as it answers, a quarter at a time
+            part = drive(port, make, 10_000, 0.0001 + (requests * quarter // 4 - sent // batch)
+                         / 10_000, 8)
+            sent, ok = sent + part["sent"] * batch, ok + part["ok"] * batch
+            samples[f"{quarter * 25} %"] = _worker_rss(proc)
         seconds = time.perf_counter() - started
         with app.app_context():
             stored = db.session.scalar(select(func.count(PluginEvent.id))
                                        .where(PluginEvent.source_id == site_id))
-        sent = (half["sent"] + rest["sent"] + 20) * batch
-        ok = (half["ok"] + rest["ok"] + 20) * batch
-        return {"events": sent, "acknowledged": ok, "stored": stored, "seconds": seconds,
-                "rss": samples}
+        return {"events": sent + 20 * batch, "acknowledged": ok + 20 * batch,
+                "stored": stored, "seconds": seconds, "rss": samples}
     finally:
         if proc is not None:
             _stop(proc)
@@ -110,8 +111,14 @@ def main(argv: list[str] | None = None) -> int:
           f"({r['seconds']:.0f} s, {r['events'] / r['seconds']:,.0f} events/s): "
           f"acknowledged {r['acknowledged']:,}, stored {r['stored']:,}, "
           f"lost {r['acknowledged'] - r['stored']:,}")
+    pids = sorted(r["rss"]["start"])
     for when, values in r["rss"].items():
-        print(f"  gunicorn workers' RSS at the {when}: {', '.join(f'{v} MB' for v in values)}")
+        print(f"  gunicorn workers' RSS at {when}: "
+              f"{', '.join(f'{values.get(pid, 0)} MB' for pid in pids)}")
+    half, end = r["rss"]["50 %"], r["rss"]["100 %"]
+    growth = [round(end.get(pid, 0) - half.get(pid, 0), 1) for pid in pids]
+    print(f"  growth over the second half (flat = about 0), worker by worker: "
+          f"{', '.join(f'{g:+} MB' for g in growth)}")
     return 0
 
 
