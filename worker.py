@@ -3,7 +3,8 @@
 The worker pushes one app context for its lifetime; each forked work horse drops the
 pooled database connections it inherited before running a job. It runs only the app's job
 functions (JSON jobs, an allow-list), waits out a Redis outage instead of exiting, and on
-SIGTERM lets a running import finish its page and hand the run back.
+SIGTERM lets a running import finish its page and hand the run back. It runs at a lower CPU
+priority than the web app (TRIBUTARY_WORKER_NICE), so pages stay quick during an import.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class AppWorker(Worker):
     """An RQ worker for Tributary's own jobs, resilient to short Redis outages."""
 
     max_redis_wait = 30.0
+    nice = 0  # the CPU priority of the work horses (set from WORKER_NICE)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("serializer", JSONSerializer)
@@ -73,6 +75,7 @@ class AppWorker(Worker):
 
     def main_work_horse(self, job, queue):
         db.engine.dispose(close=False)
+        lower_cpu_priority(self.nice)  # RQ put this horse in a session (an autogroup) of its own
         return super().main_work_horse(job, queue)
 
     # --------------------------------------------------------------- shutdown
@@ -175,6 +178,8 @@ def main(argv: list[str]) -> int:
     app = create_app({"LOAD_MIGRATIONS": False, "LOAD_VIEWS": False})
     with app.app_context():
         ttl = int(app.config["WORKER_TTL"])
+        AppWorker.nice = int(app.config["WORKER_NICE"])
+        lower_cpu_priority(AppWorker.nice)
         worker = AppWorker(
             args.queues or queue_names(), connection=redis_connection(), name=args.name,
             worker_ttl=ttl, job_monitoring_interval=max(5, min(30, ttl // 2)),
@@ -182,6 +187,27 @@ def main(argv: list[str]) -> int:
         settle_memory()
         worker.work(burst=args.burst, with_scheduler=False)
     return 0
+
+
+def lower_cpu_priority(nice: int) -> None:
+    """Run at nice `nice` at least, and give this process's session the same weight: Linux
+    shares the CPU between sessions (autogroups) first, so a nice value alone yields nothing
+    to the web app's session, and each RQ work horse starts a session of its own."""
+    if nice <= 0:
+        return
+    if os.getpriority(os.PRIO_PROCESS, 0) < nice:  # never raise a priority systemd lowered
+        os.setpriority(os.PRIO_PROCESS, 0, min(nice, 19))
+    if os.getsid(0) != os.getpid():  # sharing a session (make run): the nice value is enough
+        return
+    for _ in range(5):
+        try:
+            with open("/proc/self/autogroup", "w") as autogroup:
+                autogroup.write(str(min(nice, 19)))
+            return
+        except BlockingIOError:  # the kernel takes one autogroup change per 100 ms
+            time.sleep(0.11)
+        except OSError:  # no autogroups here (a kernel without them, or a cgroup decides)
+            return
 
 
 def settle_memory() -> None:
