@@ -50,7 +50,6 @@ class AppWorker(Worker):
     """An RQ worker for Tributary's own jobs, resilient to short Redis outages."""
 
     max_redis_wait = 30.0
-    nice = 0  # the CPU priority of the work horses (set from WORKER_NICE)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("serializer", JSONSerializer)
@@ -75,7 +74,6 @@ class AppWorker(Worker):
 
     def main_work_horse(self, job, queue):
         db.engine.dispose(close=False)
-        lower_cpu_priority(self.nice)  # RQ put this horse in a session (an autogroup) of its own
         return super().main_work_horse(job, queue)
 
     # --------------------------------------------------------------- shutdown
@@ -174,12 +172,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("queues", nargs="*", help="queues to listen on (default: all)")
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     parser.add_argument("--name", help="worker name (default: host and pid)")
+    parser.add_argument("--nice", type=int, help="CPU priority, 0-19 (default: WORKER_NICE)")
     args = parser.parse_args(argv)
     app = create_app({"LOAD_MIGRATIONS": False, "LOAD_VIEWS": False})
     with app.app_context():
         ttl = int(app.config["WORKER_TTL"])
-        AppWorker.nice = int(app.config["WORKER_NICE"])
-        lower_cpu_priority(AppWorker.nice)
+        lower_cpu_priority(int(app.config["WORKER_NICE"] if args.nice is None else args.nice))
         worker = AppWorker(
             args.queues or queue_names(), connection=redis_connection(), name=args.name,
             worker_ttl=ttl, job_monitoring_interval=max(5, min(30, ttl // 2)),
@@ -190,9 +188,9 @@ def main(argv: list[str]) -> int:
 
 
 def lower_cpu_priority(nice: int) -> None:
-    """Run at nice `nice` at least, and give this process's session the same weight: Linux
-    shares the CPU between sessions (autogroups) first, so a nice value alone yields nothing
-    to the web app's session, and each RQ work horse starts a session of its own."""
+    """Run at nice `nice` at least (the work horses inherit it), and give this process's
+    session the same weight: Linux shares the CPU between sessions (autogroups) before nice
+    values count, so a nice value alone yields nothing to the web app's session."""
     if nice <= 0:
         return
     if os.getpriority(os.PRIO_PROCESS, 0) < nice:  # never raise a priority systemd lowered

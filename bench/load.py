@@ -2,7 +2,7 @@
 and live searches) for 60 s against gunicorn as deployed (deploy/gunicorn.conf.py) while a
 100,000-contact import runs in a real worker; and the same import alone, for comparison.
 
-    python bench/load.py [--clients 10] [--seconds 60] [--contacts 100000] [--worker-nice 10]
+    python bench/load.py [--clients 10] [--seconds 60] [--contacts 100000] [--worker-nice 5]
 
 Goals: list page p95 ≤ 100 ms, search p95 ≤ 200 ms, no error, the import at most 1.5× slower
 than alone. --worker-nice sets TRIBUTARY_WORKER_NICE: the worker and its work horses lower
@@ -114,7 +114,7 @@ def _import(app, db, sim_config: dict, name: str, models, start_run) -> float:
 
 
 def run(clients: int = 10, seconds: float = 60, contacts: int = 100_000,
-        worker_nice: int = 10) -> dict:
+        worker_nice: int = 5) -> dict:
     from flask_migrate import upgrade
     from redis import Redis
     from rq import Worker
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--contacts", type=int, default=100_000)
-    parser.add_argument("--worker-nice", type=int, default=10)
+    parser.add_argument("--worker-nice", type=int, default=5)
     args = parser.parse_args(argv)
     r = run(args.clients, args.seconds, args.contacts, args.worker_nice)
     print(f"{r['clients']} signed-in clients for {r['seconds']:.0f} s, gunicorn as deployed, "
