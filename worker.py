@@ -195,7 +195,7 @@ def lower_cpu_priority(nice: int) -> None:
         return
     if os.getpriority(os.PRIO_PROCESS, 0) < nice:  # never raise a priority systemd lowered
         os.setpriority(os.PRIO_PROCESS, 0, min(nice, 19))
-    if os.getsid(0) != os.getpid():  # sharing a session (make run): the nice value is enough
+    if os.getsid(0) != os.getpid():  # started inside a shell's session: the nice value only
         return
     for _ in range(5):
         try:
