@@ -3,7 +3,8 @@
 The worker pushes one app context for its lifetime; each forked work horse drops the
 pooled database connections it inherited before running a job. It runs only the app's job
 functions (JSON jobs, an allow-list), waits out a Redis outage instead of exiting, and on
-SIGTERM lets a running import finish its page and hand the run back.
+SIGTERM lets a running import finish its page and hand the run back. It runs at a lower CPU
+priority than the web app (TRIBUTARY_WORKER_NICE), so pages stay quick during an import.
 """
 
 from __future__ import annotations
@@ -171,10 +172,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("queues", nargs="*", help="queues to listen on (default: all)")
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     parser.add_argument("--name", help="worker name (default: host and pid)")
+    parser.add_argument("--nice", type=int, help="CPU priority, 0-19 (default: WORKER_NICE)")
     args = parser.parse_args(argv)
     app = create_app({"LOAD_MIGRATIONS": False, "LOAD_VIEWS": False})
     with app.app_context():
         ttl = int(app.config["WORKER_TTL"])
+        lower_cpu_priority(int(app.config["WORKER_NICE"] if args.nice is None else args.nice))
         worker = AppWorker(
             args.queues or queue_names(), connection=redis_connection(), name=args.name,
             worker_ttl=ttl, job_monitoring_interval=max(5, min(30, ttl // 2)),
@@ -182,6 +185,27 @@ def main(argv: list[str]) -> int:
         settle_memory()
         worker.work(burst=args.burst, with_scheduler=False)
     return 0
+
+
+def lower_cpu_priority(nice: int) -> None:
+    """Run at nice `nice` at least (the work horses inherit it), and give this process's
+    session the same weight: Linux shares the CPU between sessions (autogroups) before nice
+    values count, so a nice value alone yields nothing to the web app's session."""
+    if nice <= 0:
+        return
+    if os.getpriority(os.PRIO_PROCESS, 0) < nice:  # never raise a priority systemd lowered
+        os.setpriority(os.PRIO_PROCESS, 0, min(nice, 19))
+    if os.getsid(0) != os.getpid():  # started inside a shell's session: the nice value only
+        return
+    for _ in range(5):
+        try:
+            with open("/proc/self/autogroup", "w") as autogroup:
+                autogroup.write(str(min(nice, 19)))
+            return
+        except BlockingIOError:  # the kernel takes one autogroup change per 100 ms
+            time.sleep(0.11)
+        except OSError:  # no autogroups here (a kernel without them, or a cgroup decides)
+            return
 
 
 def settle_memory() -> None:

@@ -16,11 +16,17 @@ ROOT = Path(__file__).resolve().parent.parent
 class Simulator:
     """A simulator in its own process (so the client and server don't share a GIL)."""
 
-    def __init__(self, name: str, records: int, seed: int = 1):
+    def __init__(self, name: str, records: int, seed: int = 1, nice: int = 0):
+        """`nice` > 0: in a session of its own at that CPU priority (as worker.py runs)."""
+        lowered = {}
+        if nice > 0:
+            from worker import lower_cpu_priority
+
+            lowered = {"start_new_session": True, "preexec_fn": lambda: lower_cpu_priority(nice)}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "simulators", name, "--records", str(records),
              "--seed", str(seed)],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+            cwd=ROOT, stdout=subprocess.PIPE, text=True, **lowered,
         )
         self.banner = self.proc.stdout.readline().strip()
         self.config = json.loads(self.proc.stdout.readline())

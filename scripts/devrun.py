@@ -73,7 +73,8 @@ class Stack:
             return {"stdout": handle, "stderr": subprocess.STDOUT}
 
         self.spawn([sys.executable, "worker.py"], **output("worker"))
-        self.spawn([sys.executable, "worker.py", "periodic"], **output("periodic"))
+        self.spawn([sys.executable, "worker.py", "periodic", "--nice", "0"],
+                   **output("periodic"))
         # Plugin events are processed within seconds even while an import runs.
         self.spawn([sys.executable, "worker.py", "plugins"], **output("plugins"))
         self.spawn([*FLASK, "scheduler", "run"], **output("scheduler"))

@@ -2,7 +2,8 @@
 the count that follows them, keyset pages and the streamed, formula-safe CSV export.
 
 Filters narrow the same (list_id, id) walk that paging and search use, so a page stops after
-50 matches; the count is one COUNT over the list's rows (see bench/pages.py for figures).
+50 matches (a search walks the covering index of list, id, email and name); the count is one
+COUNT over the list's rows (see bench/pages.py for figures).
 """
 
 from __future__ import annotations
@@ -121,9 +122,17 @@ def _statement(list_id: int, filters: ContactFilters, q: str):
 
 def page(list_id: int, filters: ContactFilters, q: str = "", *, after: int | None = None,
          before: int | None = None, size: int = PAGE_SIZE) -> Page:
-    """One keyset page of the list's contacts matching the filters and search."""
-    return keyset(_statement(list_id, filters, q), Contact.id, after=after, before=before,
-                  size=size)
+    """One keyset page of the list's contacts matching the filters and search. A search
+    finds the page's ids first: without filters that walks the covering search index
+    (list, id, email, name) alone, then reads the matching rows by id."""
+    if not q:
+        return keyset(_statement(list_id, filters, q), Contact.id, after=after, before=before,
+                      size=size)
+    found = keyset(select(Contact.id).where(*_where(list_id, filters, q)), Contact.id,
+                   after=after, before=before, size=size)
+    rows = {row.id: row for row in db.session.scalars(
+        select(Contact).where(Contact.id.in_(found.rows)))} if found.rows else {}
+    return Page([rows[i] for i in found.rows if i in rows], found.has_prev, found.has_next)
 
 
 def count(list_id: int, filters: ContactFilters) -> int:
