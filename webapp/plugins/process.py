@@ -605,10 +605,9 @@ def _feed_commerce(rows: list[Any], plan: _Plan) -> set[int]:
     from ..commerce import carts, ingest
 
     contacts = {row.id: event_contact(plan, row) for row in rows}
-    for (source_id, anon), key in plan.new_visitors.items():
-        contact_id = plan.contact_ids.get(key)
-        if contact_id is not None:
-            carts.attach_visitor(source_id, anon, contact_id)
+    carts.attach_visitors([(source_id, anon, plan.contact_ids[key])
+                           for (source_id, anon), key in plan.new_visitors.items()
+                           if plan.contact_ids.get(key) is not None])
     events = [SimpleNamespace(**{**row._mapping, "contact_id": contacts[row.id]})
               for row in rows if plan.results.get(row.id, {}).get("status") != "failed"]
     ingest.apply_events(events)
