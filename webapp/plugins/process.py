@@ -707,8 +707,11 @@ def pending_count(session: Session | None = None) -> int:
 
 def sweep() -> int:
     """Periodic safety net: queue processing when events are pending (a nudge lost to a
-    Redis outage, a worker killed mid-job, its job gone with it). Returns the number
-    pending."""
+    Redis outage, a worker killed mid-job, its job gone with it), and fold the refused
+    signatures counted in Redis. Returns the number pending."""
+    from . import refusals
+
+    refusals.fold()  # refused signatures counted in Redis onto their sources' rows
     pending = pending_count()
     db.session.commit()
     if pending:
