@@ -160,7 +160,12 @@ def _claim(session: Session, size: int) -> list[Any]:
     session.commit()
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_ID})
+        # Custom plans only, for this transaction: psycopg prepares a statement after five
+        # uses, and PostgreSQL's generic plans for the batch's array-valued statements scan
+        # (a young table has no statistics; unnest(param) is guessed at 100 rows).
+        connection.execute(text("SELECT pg_advisory_xact_lock(:k), "
+                                "set_config('plan_cache_mode', 'force_custom_plan', true)"),
+                           {"k": LOCK_ID})
         ids = select(events_t.c.id).where(events_t.c.status == "pending") \
             .order_by(events_t.c.id).limit(size).with_for_update(skip_locked=True)
     else:
