@@ -511,12 +511,14 @@ _STITCH = (
 
 
 # PostgreSQL: one UPDATE … FROM unnest(arrays) per batch instead of one UPDATE per event.
+# `e.id = ANY(ids)` gives the planner the primary key to probe: joined on `v.id` alone, a
+# young table's statistics make it scan every event and hash-join them.
 _PG_SET_EVENTS = """
 UPDATE plugin_events AS e SET status = v.status, contact_id = v.contact_id,
   verdict = v.verdict, error = v.error, processed_at = %(at)s, attempts = e.attempts + 1
 FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(contacts)s::int[],
             %(verdicts)s::jsonb[], %(errors)s::text[]) AS v(id, status, contact_id, verdict, error)
-WHERE e.id = v.id"""
+WHERE e.id = v.id AND e.id = ANY(%(ids)s::bigint[])"""
 _PG_STITCH = """
 UPDATE plugin_events AS e SET contact_id = v.cid
 FROM unnest(%(sids)s::int[], %(anons)s::text[], %(cids)s::int[]) AS v(sid, anon, cid)
