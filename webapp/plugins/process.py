@@ -36,7 +36,9 @@ from ..models.base import utcnow
 
 log = logging.getLogger(__name__)
 
-BATCH = 500
+# PostgreSQL: a batch is ~25 statements whatever its size, so bigger batches mean fewer round
+# trips per event (1,000: the horse's memory stays flat, a batch still commits in < 1 s).
+BATCH = 1000
 # SQLite holds its one write lock for the whole batch (planning included): smaller batches
 # keep receivers' commits from waiting behind it for long (~0.1 s rather than ~0.2 s).
 SQLITE_BATCH = 200
