@@ -586,12 +586,18 @@ def _write(session: Session, plan: _Plan, now: datetime) -> int:
               for source, state, at, note in person.ledger]
     upsert.insert_rows(session, ConsentEvent, ledger)
     updates = []
+    # This batch's earlier events of visitors who identified in it take their contact here
+    # (the stitch below is then for earlier batches' events: no row updated twice).
+    visitor = {row.id: (row.source_id, row.anonymous_id) for row in plan.rows
+               if row.anonymous_id}
     for event_id, result in plan.results.items():
         who = result["who"]
         contact = ids.get(who) if isinstance(who, tuple) else who
         verdict = dict(result["verdict"])
         if contact is not None:
             verdict["contact"] = contact
+        elif result["status"] == "processed" and visitor.get(event_id) in plan.new_visitors:
+            contact = ids.get(plan.new_visitors[visitor[event_id]])
         updates.append({"event_id": event_id, "new_status": result["status"],
                         "new_contact": contact, "new_verdict": verdict,
                         "new_error": result["error"][:500], "at": now})
@@ -601,8 +607,9 @@ def _write(session: Session, plan: _Plan, now: datetime) -> int:
     if visitors:  # one insert-or-nothing; then earlier visits and carts join the contact
         dialect = session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        session.execute(insert(VisitorIdentity.__table__).values(visitors)
-                        .on_conflict_do_nothing(index_elements=["source_id", "anonymous_id"]))
+        session.execute(insert(VisitorIdentity.__table__)
+                        .on_conflict_do_nothing(index_elements=["source_id", "anonymous_id"]),
+                        visitors)  # compiled once, sent as multi-row batches
         _stitch(session, visitors)
     return added
 
