@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import bindparam, delete, func, or_, select, tuple_, update
+from sqlalchemy import bindparam, delete, func, or_, select, text, tuple_, update
 
 from ..extensions import db
-from ..models import Cart, CartLine, Order, PageVisit, Shop
+from ..models import Cart, CartLine, Order, Shop
 from ..models.base import utcnow
 from .facts import MAX_MONEY, CartFact, LineFact
 
@@ -369,19 +369,64 @@ def sweep(now: datetime | None = None) -> dict:
 def attach_visitor(source_id: int, anonymous_id: str, contact_id: int) -> int:
     """A guest identified: give their carts and page visits the contact, and let an order
     of that contact convert the carts. No commit (the processor's transaction)."""
-    shop_id = db.session.scalar(select(Shop.id).where(Shop.source_id == source_id))
-    db.session.execute(
-        update(PageVisit).where(PageVisit.source_id == source_id,
-                                PageVisit.anonymous_id == anonymous_id,
-                                PageVisit.contact_id.is_(None))
-        .values(contact_id=contact_id).execution_options(synchronize_session=False))
-    if shop_id is None:
+    return attach_visitors([(source_id, anonymous_id, contact_id)])
+
+
+# Page visits found through their events (the (source_id, anonymous_id) index of
+# plugin_events, then the unique event_id of page_visits): page_visits has no index of its own
+# on the visitor, and a scan per identified visitor grows with the shop's history.
+_VISITS = """
+UPDATE page_visits SET contact_id = :cid
+WHERE contact_id IS NULL AND event_id IN (
+  SELECT id FROM plugin_events WHERE source_id = :sid AND anonymous_id = :anon)"""
+_PG_VISITS = """
+UPDATE page_visits AS p SET contact_id = v.cid
+FROM unnest(%(sids)s::int[], %(anons)s::text[], %(cids)s::int[]) AS v(sid, anon, cid)
+JOIN plugin_events AS e ON e.source_id = v.sid AND e.anonymous_id = v.anon
+WHERE p.event_id = e.id AND p.contact_id IS NULL"""
+_PG_CARTS = """
+UPDATE carts AS c SET contact_id = v.cid
+FROM unnest(%(sids)s::int[], %(anons)s::text[], %(cids)s::int[]) AS v(sid, anon, cid)
+JOIN shops AS s ON s.source_id = v.sid
+WHERE c.shop_id = s.id AND c.anonymous_id = v.anon AND c.contact_id IS NULL
+RETURNING c.id"""
+
+
+def attach_visitors(visitors: list[tuple[int, str, int]]) -> int:
+    """`attach_visitor` for many (source id, anonymous id, contact id) at once: a few
+    statements per batch whatever its size (PostgreSQL: two). Returns the carts attached."""
+    if not visitors:
         return 0
-    ids = set(db.session.scalars(select(Cart.id).where(
-        Cart.shop_id == shop_id, Cart.anonymous_id == anonymous_id,
-        Cart.contact_id.is_(None))))
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        arrays = {"sids": [v[0] for v in visitors], "anons": [v[1] for v in visitors],
+                  "cids": [v[2] for v in visitors]}
+        connection.exec_driver_sql(_PG_VISITS, arrays)
+        ids = {row[0] for row in connection.exec_driver_sql(_PG_CARTS, arrays)}
+    else:
+        db.session.execute(text(_VISITS), [{"sid": s, "anon": a, "cid": c}
+                                          for s, a, c in visitors])
+        ids = _attach_carts(visitors)
     if ids:
-        db.session.execute(update(Cart).where(Cart.id.in_(ids)).values(contact_id=contact_id)
-                           .execution_options(synchronize_session=False))
         settle(cart_ids=ids)
     return len(ids)
+
+
+def _attach_carts(visitors: list[tuple[int, str, int]]) -> set[int]:
+    """The guests' carts take their contact (a read, then one update per contact)."""
+    shops = dict(db.session.execute(select(Shop.source_id, Shop.id).where(
+        Shop.source_id.in_({s for s, _a, _c in visitors}))).all())
+    wanted = {(shops[s], a): c for s, a, c in visitors if s in shops}
+    if not wanted:
+        return set()
+    by_contact: dict[int, set[int]] = defaultdict(set)
+    for cart_id, shop_id, anon in db.session.execute(
+            select(Cart.id, Cart.shop_id, Cart.anonymous_id).where(
+                Cart.shop_id.in_({s for s, _a in wanted}),
+                Cart.anonymous_id.in_({a for _s, a in wanted}), Cart.contact_id.is_(None))):
+        if (shop_id, anon) in wanted:
+            by_contact[wanted[(shop_id, anon)]].add(cart_id)
+    for contact_id, ids in by_contact.items():
+        db.session.execute(update(Cart).where(Cart.id.in_(ids)).values(contact_id=contact_id)
+                           .execution_options(synchronize_session=False))
+    return {i for ids in by_contact.values() for i in ids}

@@ -359,11 +359,25 @@ def recompute_orders(order_ids: set[int]) -> None:
             new_status, new_revenue = "paid", total
         if (new_status, back, new_revenue) != (status, refunded, revenue):
             changes.append({"oid": oid, "s": new_status, "r": back, "v": new_revenue})
-    if changes:
-        db.session.execute(
-            update(Order.__table__).where(Order.__table__.c.id == bindparam("oid"))
-            .values(status=bindparam("s"), refunded=bindparam("r"), revenue=bindparam("v")),
-            changes)
+    if not changes:
+        return
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":  # one statement, not one per order
+        connection.exec_driver_sql(_PG_RECOMPUTE, {
+            "ids": [c["oid"] for c in changes], "s": [c["s"] for c in changes],
+            "r": [c["r"] for c in changes], "v": [c["v"] for c in changes]})
+        return
+    db.session.execute(
+        update(Order.__table__).where(Order.__table__.c.id == bindparam("oid"))
+        .values(status=bindparam("s"), refunded=bindparam("r"), revenue=bindparam("v")),
+        changes)
+
+
+_PG_RECOMPUTE = """
+UPDATE orders AS o SET status = v.s, refunded = v.r, revenue = v.v
+FROM unnest(%(ids)s::bigint[], %(s)s::text[], %(r)s::numeric[], %(v)s::numeric[])
+  AS v(id, s, r, v)
+WHERE o.id = v.id AND o.id = ANY(%(ids)s::bigint[])"""
 
 
 # ------------------------------------------------------------------ page visits

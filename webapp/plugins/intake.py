@@ -397,11 +397,8 @@ def store(source_id: int, rows: list[dict], key_id: int | None = None) -> int:
 
 
 def count_bad_signature(source_id: int) -> None:
-    """A refused signature: counted on the source (shown on its page), nothing stored."""
-    db.session.rollback()
-    db.session.execute(
-        update(PluginSource).where(PluginSource.id == source_id)
-        .values(bad_signatures=PluginSource.bad_signatures + 1,
-                last_bad_signature_at=utcnow())
-        .execution_options(synchronize_session=False))
-    db.session.commit()
+    """A refused signature: counted on the source (shown on its page), nothing stored; a
+    count in Redis, not a database write per refused request (see refusals.py)."""
+    from . import refusals
+
+    refusals.count(source_id)

@@ -10,7 +10,7 @@ from ..extensions import db
 from ..models.base import utcnow
 from ..models.plugins import PluginKey, PluginSource
 from ..providers.shopify.webhooks import TOPICS as SHOPIFY_TOPICS
-from . import keys, sources
+from . import keys, refusals, sources
 
 KEY_LABELS = {"server": "Server key", "public": "Browser (public) key",
               "signing": "Signing secret"}
@@ -26,6 +26,7 @@ def source_context(source: PluginSource) -> dict:
     context = {
         "source": source, "kind_label": sources.KINDS[source.kind], "key_rows": shown,
         "key_labels": KEY_LABELS, "rotatable": sources.KEY_KINDS_OF[source.kind],
+        "refused": refusals.shown(source),
         "woo_topics": sources.WOO_TOPICS, "shopify_topics": SHOPIFY_TOPICS,
         "delivery_url": None, "host": None, "public_key": None, "kind": source.kind,
         "form": {

@@ -36,7 +36,9 @@ from ..models.base import utcnow
 
 log = logging.getLogger(__name__)
 
-BATCH = 500
+# PostgreSQL: a batch is ~25 statements whatever its size, so bigger batches mean fewer round
+# trips per event (1,000: the horse's memory stays flat, a batch still commits in < 1 s).
+BATCH = 1000
 # SQLite holds its one write lock for the whole batch (planning included): smaller batches
 # keep receivers' commits from waiting behind it for long (~0.1 s rather than ~0.2 s).
 SQLITE_BATCH = 200
@@ -160,7 +162,12 @@ def _claim(session: Session, size: int) -> list[Any]:
     session.commit()
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_ID})
+        # Custom plans only, for this transaction: psycopg prepares a statement after five
+        # uses, and PostgreSQL's generic plans for the batch's array-valued statements scan
+        # (a young table has no statistics; unnest(param) is guessed at 100 rows).
+        connection.execute(text("SELECT pg_advisory_xact_lock(:k), "
+                                "set_config('plan_cache_mode', 'force_custom_plan', true)"),
+                           {"k": LOCK_ID})
         ids = select(events_t.c.id).where(events_t.c.status == "pending") \
             .order_by(events_t.c.id).limit(size).with_for_update(skip_locked=True)
     else:
@@ -506,12 +513,14 @@ _STITCH = (
 
 
 # PostgreSQL: one UPDATE … FROM unnest(arrays) per batch instead of one UPDATE per event.
+# `e.id = ANY(ids)` gives the planner the primary key to probe: joined on `v.id` alone, a
+# young table's statistics make it scan every event and hash-join them.
 _PG_SET_EVENTS = """
 UPDATE plugin_events AS e SET status = v.status, contact_id = v.contact_id,
   verdict = v.verdict, error = v.error, processed_at = %(at)s, attempts = e.attempts + 1
 FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(contacts)s::int[],
             %(verdicts)s::jsonb[], %(errors)s::text[]) AS v(id, status, contact_id, verdict, error)
-WHERE e.id = v.id"""
+WHERE e.id = v.id AND e.id = ANY(%(ids)s::bigint[])"""
 _PG_STITCH = """
 UPDATE plugin_events AS e SET contact_id = v.cid
 FROM unnest(%(sids)s::int[], %(anons)s::text[], %(cids)s::int[]) AS v(sid, anon, cid)
@@ -577,12 +586,18 @@ def _write(session: Session, plan: _Plan, now: datetime) -> int:
               for source, state, at, note in person.ledger]
     upsert.insert_rows(session, ConsentEvent, ledger)
     updates = []
+    # This batch's earlier events of visitors who identified in it take their contact here
+    # (the stitch below is then for earlier batches' events: no row updated twice).
+    visitor = {row.id: (row.source_id, row.anonymous_id) for row in plan.rows
+               if row.anonymous_id}
     for event_id, result in plan.results.items():
         who = result["who"]
         contact = ids.get(who) if isinstance(who, tuple) else who
         verdict = dict(result["verdict"])
         if contact is not None:
             verdict["contact"] = contact
+        elif result["status"] == "processed" and visitor.get(event_id) in plan.new_visitors:
+            contact = ids.get(plan.new_visitors[visitor[event_id]])
         updates.append({"event_id": event_id, "new_status": result["status"],
                         "new_contact": contact, "new_verdict": verdict,
                         "new_error": result["error"][:500], "at": now})
@@ -592,8 +607,9 @@ def _write(session: Session, plan: _Plan, now: datetime) -> int:
     if visitors:  # one insert-or-nothing; then earlier visits and carts join the contact
         dialect = session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        session.execute(insert(VisitorIdentity.__table__).values(visitors)
-                        .on_conflict_do_nothing(index_elements=["source_id", "anonymous_id"]))
+        session.execute(insert(VisitorIdentity.__table__)
+                        .on_conflict_do_nothing(index_elements=["source_id", "anonymous_id"]),
+                        visitors)  # compiled once, sent as multi-row batches
         _stitch(session, visitors)
     return added
 
@@ -605,10 +621,9 @@ def _feed_commerce(rows: list[Any], plan: _Plan) -> set[int]:
     from ..commerce import carts, ingest
 
     contacts = {row.id: event_contact(plan, row) for row in rows}
-    for (source_id, anon), key in plan.new_visitors.items():
-        contact_id = plan.contact_ids.get(key)
-        if contact_id is not None:
-            carts.attach_visitor(source_id, anon, contact_id)
+    carts.attach_visitors([(source_id, anon, plan.contact_ids[key])
+                           for (source_id, anon), key in plan.new_visitors.items()
+                           if plan.contact_ids.get(key) is not None])
     events = [SimpleNamespace(**{**row._mapping, "contact_id": contacts[row.id]})
               for row in rows if plan.results.get(row.id, {}).get("status") != "failed"]
     ingest.apply_events(events)
@@ -708,8 +723,11 @@ def pending_count(session: Session | None = None) -> int:
 
 def sweep() -> int:
     """Periodic safety net: queue processing when events are pending (a nudge lost to a
-    Redis outage, a worker killed mid-job, its job gone with it). Returns the number
-    pending."""
+    Redis outage, a worker killed mid-job, its job gone with it), and fold the refused
+    signatures counted in Redis. Returns the number pending."""
+    from . import refusals
+
+    refusals.fold()  # refused signatures counted in Redis onto their sources' rows
     pending = pending_count()
     db.session.commit()
     if pending:
