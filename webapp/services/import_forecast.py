@@ -113,16 +113,21 @@ def new_contacts(sample: SourceSample, list_id: int | None, what: str, *,
     return NewContacts(new, expected, new + rest if sample.total.exact else None, basis)
 
 
+SAMPLE_SECONDS = 2.5  # the sample stops reading pages after this (the page is waiting)
+
+
 def estimate(integration: Integration, group: str, source: str, criteria: str,
              *, list_id: int | None = None, only_subscribed: bool = False, max_pages: int = 4,
-             max_seconds: float = 2.5) -> Forecast:
+             max_seconds: float | None = None) -> Forecast:
     """The fee forecast of a first run: the source's count (one request), its first pages
     compared with the target list, and the fee at the expected, fewest and most additions.
     `only_subscribed` is the import's consent filter "only people subscribed at the source"."""
     if criteria == "update_only":
         return forecast(NewContacts.exactly(0, "Update existing only adds no contacts."))
     sample = import_source._ask(integration, f"sample:{group}:{source}",
-                                _sample_source(group, source, max_pages, max_seconds))
+                                _sample_source(group, source, max_pages,
+                                               SAMPLE_SECONDS if max_seconds is None
+                                               else max_seconds))
     return forecast(new_contacts(sample, list_id, import_source.label(integration),
                                  only_subscribed=only_subscribed))
 
