@@ -62,6 +62,8 @@ def test_a_batch_finds_events_and_page_visits_through_indexes(app):
     else:
         visits = _plan(carts._VISITS, {"sid": source.id, "anon": anons[0], "cid": 1})
         assert "SCAN page_visits" not in visits and "SCAN plugin_events" not in visits, visits
+        # by the visit's event, not by "contact_id IS NULL" (every guest visit there is)
+        assert "page_visits USING INDEX ix_page_visits_event_id" in visits, visits
     db.session.rollback()
 
 
