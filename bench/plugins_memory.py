@@ -25,6 +25,9 @@ from bench.common import sqlite_env  # noqa: E402
 from bench.plugins_ack import _gunicorn, _stop, _wait_port, drive  # noqa: E402
 
 
+WARM_ROUNDS = 12
+
+
 def _batch_request(key: str, size: int):
     auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
 
@@ -79,9 +82,21 @@ def run(events: int, batch: int) -> dict:
         proc = _gunicorn("wsgi:app", env, port)
         _wait_port(port)
         make = _batch_request(key, batch)
-        drive(port, make, 20, 1, 4)  # every worker up and warm
+        # Warm up until every worker has served requests on all its threads (and their
+        # database connections): keep-alive senders stay with the worker that accepted them,
+        # so the first burst may all land on one; a thread first used late would otherwise
+        # show as growth. Rounds of fresh senders, more than the threads, until each worker's
+        # memory has moved from where it started.
+        idle = _worker_rss(proc)
+        warm = {"sent": 0, "ok": 0}
+        for _round in range(WARM_ROUNDS):
+            part = drive(port, make, 200, 1, 32)
+            warm = {k: warm[k] + part[k] for k in warm}
+            now = _worker_rss(proc)
+            if all(now.get(pid, 0) > rss + 5 for pid, rss in idle.items()):
+                break
         requests = events // batch
-        samples = {"start": _worker_rss(proc)}
+        samples = {"idle": idle, "start": _worker_rss(proc)}
         started = time.perf_counter()
         sent = ok = 0
         for quarter in (1, 2, 3, 4):  # as fast as it answers, a quarter at a time
@@ -93,8 +108,8 @@ def run(events: int, batch: int) -> dict:
         with app.app_context():
             stored = db.session.scalar(select(func.count(PluginEvent.id))
                                        .where(PluginEvent.source_id == site_id))
-        return {"events": sent + 20 * batch, "acknowledged": ok + 20 * batch,
-                "stored": stored, "seconds": seconds, "rss": samples}
+        return {"events": sent + warm["sent"] * batch, "acknowledged": ok + warm["ok"] * batch,
+                "stored": stored, "seconds": seconds, "rss": samples, "warm_rounds": _round + 1}
     finally:
         if proc is not None:
             _stop(proc)
@@ -112,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
           f"acknowledged {r['acknowledged']:,}, stored {r['stored']:,}, "
           f"lost {r['acknowledged'] - r['stored']:,}")
     pids = sorted(r["rss"]["start"])
+    print(f"  warm-up: {r['warm_rounds']} rounds of 200 requests from 32 fresh keep-alive "
+          f"senders (until every worker had moved from its idle RSS)")
     for when, values in r["rss"].items():
         print(f"  gunicorn workers' RSS at {when}: "
               f"{', '.join(f'{values.get(pid, 0)} MB' for pid in pids)}")

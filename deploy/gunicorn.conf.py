@@ -13,3 +13,20 @@ accesslog = "-"
 # Never log query strings that could carry OAuth codes: path only.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 forwarded_allow_ips = os.environ.get("TRIBUTARY_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def post_fork(server, worker):
+    """Each worker's threads share two malloc arenas instead of one each (glibc's default
+    allows 8 per core): the threads take turns under the GIL anyway, and a worker's memory
+    then stays flat instead of growing with every thread that allocates for the first time.
+    A libc without mallopt (musl) is left alone."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(M_ARENA_MAX, 2)
+    except (OSError, AttributeError):
+        server.log.debug("mallopt is not available: malloc arenas left at their default")
