@@ -24,7 +24,6 @@ sys.path.insert(0, str(ROOT))
 from bench.common import sqlite_env  # noqa: E402
 from bench.plugins_ack import _gunicorn, _stop, _wait_port, drive  # noqa: E402
 
-
 WARM_ROUNDS = 12
 
 
