@@ -196,6 +196,31 @@ def test_failed_sends_are_retried_with_backoff_and_kept_across_pages(page: Page,
     tracker.wait_for(lambda t: page.evaluate("localStorage.getItem('tributary_queue')") is None)
 
 
+def test_a_batch_goes_out_while_another_script_holds_the_keepalive_quota(page: Page,
+                                                                        tracker, shop):
+    """Keepalive fetches share one 64 KB in-flight budget per page, with every script on
+    it: while another script's large keepalive request waits for its answer, the browser
+    refuses ours. The batch then goes out at once without keepalive, not after a backoff."""
+    tracker.answer = lambda c: (200, 8.0) if c.path == "/slow" else (200, 0.0)
+    page.goto(shop.url + "/")
+    _wait_events(tracker, lambda ev: ev)
+    refused = page.evaluate("""async (url) => {
+        fetch(url + '/slow', {method: 'POST', body: 'x'.repeat(40000), keepalive: true,
+                              mode: 'no-cors'});
+        await new Promise(r => setTimeout(r, 300));
+        try { await fetch(url + '/probe', {method: 'POST', body: 'y'.repeat(40000),
+                                           keepalive: true, mode: 'no-cors'}); return false; }
+        catch (e) { return true; }
+    }""", tracker.url)
+    assert refused  # the quota is real: a second keepalive request is refused meanwhile
+    started = time.monotonic()
+    page.evaluate("tributary.track('During the slow send', {blob: 'z'.repeat(30000)}); "
+                  "tributary.flush()")
+    _wait_events(tracker, lambda ev: any(e.get("event") == "During the slow send"
+                                          for e in ev), timeout=5)
+    assert time.monotonic() - started < 4  # well before the slow request is answered
+
+
 def test_the_snippet_never_throws_into_the_page(page: Page, tracker, shop):
     errors = _guard_errors(page)
     page.goto(shop.url + "/")

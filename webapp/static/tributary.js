@@ -113,6 +113,14 @@
   // fetch with keepalive (it survives navigation); a CORS-simple text/plain body, so no
   // preflight. Server errors and network failures are retried with backoff; a 4xx is final.
   // After MAX_TRIES failures in a row this page stops; the queue waits for the next page.
+  function post(events, keepalive) {
+    try {
+      return w.fetch(host + "/v1/batch", {
+        method: "POST", body: body(events), keepalive: keepalive, credentials: "omit",
+        mode: "cors", headers: { "Content-Type": "text/plain;charset=UTF-8" }
+      });
+    } catch (e) { return Promise.reject(e); }
+  }
   function flush() {
     if (!queue.length || !host || !key || sending || failures >= MAX_TRIES) return;
     if (typeof w.fetch !== "function") { beacon(); return; }
@@ -120,14 +128,10 @@
     var events = take(queue);
     sending = true;
     events.forEach(function (e) { tried[e.messageId] = 1; });
-    var sent;
-    try {
-      sent = w.fetch(host + "/v1/batch", {
-        method: "POST", body: body(events), keepalive: true, credentials: "omit", mode: "cors",
-        headers: { "Content-Type": "text/plain;charset=UTF-8" }
-      });
-    } catch (e) { sent = Promise.reject(e); }
-    sent.then(function (r) {
+    // Keepalive requests share a 64 KB in-flight budget with every script on the page: when
+    // the browser refuses ours (or the network fails), the batch goes once more at once
+    // without keepalive before it counts as a failed try (the server drops duplicates).
+    post(events, true).catch(function () { return post(events, false); }).then(function (r) {
       if (r.ok || (r.status >= 400 && r.status < 500 && r.status !== 408 && r.status !== 429)) {
         drop(events); failures = 0; retryAt = 0;
         announce(events, r.ok ? "sent" : "refused");
