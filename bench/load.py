@@ -2,7 +2,7 @@
 and live searches) for 60 s against gunicorn as deployed (deploy/gunicorn.conf.py) while a
 100,000-contact import runs in a real worker; and the same import alone, for comparison.
 
-    python bench/load.py [--clients 10] [--seconds 60] [--contacts 100000] [--worker-nice 1]
+    python bench/load.py [--clients 10] [--seconds 60] [--contacts 100000] [--worker-nice 3]
                          [--simulator-nice N] [--think 0.25]
 
 Goals: while the import runs, list page p95 ≤ 100 ms and search p95 ≤ 200 ms; no error; the
@@ -128,7 +128,7 @@ def _import(app, db, sim_config: dict, name: str, models, start_run) -> tuple[fl
 
 
 def run(clients: int = 10, seconds: float = 60, contacts: int = 100_000,
-        worker_nice: int = 1, simulator_nice: int | None = None, think: float = THINK) -> dict:
+        worker_nice: int = 3, simulator_nice: int | None = None, think: float = THINK) -> dict:
     from flask_migrate import upgrade
     from redis import Redis
     from rq import Worker
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--contacts", type=int, default=100_000)
-    parser.add_argument("--worker-nice", type=int, default=1)
+    parser.add_argument("--worker-nice", type=int, default=3, help="default 3, as deployed")
     parser.add_argument("--simulator-nice", type=int, help="default: the worker's")
     parser.add_argument("--think", type=float, default=THINK,
                         help=f"each client's mean pause after an answer, in seconds (default "

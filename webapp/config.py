@@ -36,7 +36,7 @@ DEFAULTS: dict[str, object] = {
     # A worker serves `periodic` first; `plugins` (event processing) before long imports.
     "QUEUE_NAMES": "periodic,plugins,imports,default",
     # CPU priority of the workers (a nice value, 0-19): the web app gets the cores first.
-    "WORKER_NICE": 1,
+    "WORKER_NICE": 3,
     "WORKER_TTL": 60,  # seconds; an idle worker reports in every WORKER_TTL - 15 s
     "JOB_TIMEOUT_SECONDS": 3600,
     # The import engine (webapp/imports/runs.py).
