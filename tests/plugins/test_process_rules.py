@@ -91,10 +91,13 @@ def test_only_the_allowed_kinds_add_contacts_and_activity_needs_a_contact():
     order = f.store_segment(source, f.track("Order Completed", email="known@example.com",
                                             order_id="o1", total=30))
     custom = f.store_segment(source, f.track("Wishlist Shared", email="known@example.com"))
+    stranger = f.store_segment(source, f.track("Order Completed", email="else@example.com",
+                                               order_id="o2", total=12))
     process_pending()
     assert _contact(lst, "new@example.com") is None
     assert _event(viewed.id).status == "ignored"
-    assert "does not add contacts" in _event(viewed.id).verdict["why"]
+    assert "a product viewed event does not add contacts" in _event(viewed.id).verdict["why"]
+    assert "an order completed event does not" in _event(stranger.id).verdict["why"]
     for event in (order, custom):
         stored = _event(event.id)
         assert stored.status == "processed" and stored.contact_id == known.id

@@ -351,9 +351,10 @@ class _Plan:
                 return self._result(row, "ignored", "ignored",
                                     "The event names no email and no visitor id.")
             kind = row.kind.replace("_", " ")
+            article = "an" if kind[:1] in ("a", "e", "i", "o", "u") else "a"
             return self._result(row, "ignored", "ignored",
-                                f"{email} is not on the list, and a {kind} event does not "
-                                "add contacts (the source's settings say which do).")
+                                f"{email} is not on the list, and {article} {kind} event does "
+                                "not add contacts (the source's settings say which do).")
         if key is not None and key not in self.visitors:
             self.visitors[key] = (source.list_id, person.norm)
             self.new_visitors[key] = (source.list_id, person.norm)
