@@ -125,6 +125,24 @@ def test_money_is_never_summed_across_currencies(signed_in, shop_history):
     assert "from 3 paid orders" in html
 
 
+def test_a_contact_page_reads_the_shops_main_currency_only_without_paid_orders(
+        signed_in, shop_history, monkeypatch):
+    """The main currency is a scan of every order: a contact with paid orders labels its
+    lifetime value with its own currency; one without orders shows 0.00 in the main one."""
+    from webapp.commerce import stats
+
+    ann = shop_history["ann"]
+    calls = []
+    real = stats.main_currency
+    monkeypatch.setattr(stats, "main_currency", lambda: calls.append(1) or real())
+    assert "120.00 EUR" in _html(signed_in.get(f"/contacts/{ann.id}"))
+    assert calls == []
+    nobody = contact("nobody@example.com")
+    assert re.search(r'id="lifetime-value">0\.00 EUR<', _html(signed_in.get(
+        f"/contacts/{nobody.id}")))
+    assert calls == [1]
+
+
 def test_api_keys_are_shown_once_and_open_the_recommendations_api(signed_in, client,
                                                                   shop_history):
     ann = shop_history["ann"]

@@ -187,6 +187,8 @@ def for_contact(contact_id: int) -> dict:
         select(Order.currency, func.sum(Order.revenue), func.count())
         .where(Order.contact_id == contact_id, Order.status.in_(REVENUE))
         .group_by(Order.currency).order_by(func.count().desc(), Order.currency)).all()
+    # The shop's main currency (a scan of every order) only labels a zero lifetime value.
     return {"orders": orders, "carts": carts,
             "lifetime_value": [(cur, Decimal(value or 0)) for cur, value, _ in values],
-            "paid_orders": sum(n for _, _, n in values), "currency": main_currency()}
+            "paid_orders": sum(n for _, _, n in values),
+            "currency": values[0][0] if values else main_currency()}
