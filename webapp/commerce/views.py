@@ -86,20 +86,23 @@ def carts():
                            params=params)
 
 
-@bp.get("/orders/<int:order_id>")
-def order(order_id: int):
-    found = details.order_detail(order_id)
+def _or_404(found):
+    """A detail that was found, or the plain 404 page."""
     if found is None:
         abort(404)
+    return found
+
+
+@bp.get("/orders/<int:order_id>")
+def order(order_id: int):
+    found = _or_404(details.order_detail(order_id))
     return render_template("commerce/order.html", d=found, o=found.order,
                            states=details.ORDER_STATES, cart_states=details.CART_STATES)
 
 
 @bp.get("/products/<int:product_id>")
 def product(product_id: int):
-    found = details.product_detail(product_id)
-    if found is None:
-        abort(404)
+    found = _or_404(details.product_detail(product_id))
     response = make_response(render_template("commerce/product.html", d=found,
                                              p=found.product))
     if found.image_origin:  # let the product's image (and nothing else) in from its host
@@ -112,9 +115,7 @@ def product(product_id: int):
 
 @bp.get("/carts/<int:cart_id>")
 def cart(cart_id: int):
-    found = details.cart_detail(cart_id)
-    if found is None:
-        abort(404)
+    found = _or_404(details.cart_detail(cart_id))
     return render_template("commerce/cart.html", d=found, c=found.cart,
                            states=details.CART_STATES, order_states=details.ORDER_STATES)
 
