@@ -38,14 +38,20 @@ class Prepared:
         return connection.exec_driver_sql(self.sql, params)
 
 
-_CACHE: dict[tuple[str, str], Prepared] = {}
+_BUILT: dict[tuple[str, str, str], Any] = {}
+
+
+def built_once(kind: str, name: str, dialect, make):
+    """The compiled statement object `name` of `kind` (a Prepared, or the imports' bulk and
+    array statements) for `dialect`: made by `make()` the first time, then reused."""
+    slot = (kind, name, dialect.name)
+    found = _BUILT.get(slot)
+    if found is None:
+        found = _BUILT[slot] = make()
+    return found
 
 
 def prepared(name: str, build, connection: Connection) -> Prepared:
     """The Prepared statement `name` for the connection's dialect (built once)."""
     dialect = connection.dialect
-    slot = (name, dialect.name)
-    statement = _CACHE.get(slot)
-    if statement is None:
-        statement = _CACHE[slot] = Prepared(build(), dialect)
-    return statement
+    return built_once("prepared", name, dialect, lambda: Prepared(build(), dialect))

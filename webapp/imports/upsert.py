@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import String, Text, TypeDecorator
 
 from ..models import ConsentEvent, Contact, ImportRunSeen, RejectedRow
+from ..prepared import built_once
 from .seen import SeenHashes
 
 contacts = Contact.__table__
@@ -210,17 +211,11 @@ class BulkStatement:
         connection.exec_driver_sql(self.sql, params)
 
 
-_CACHE: dict[tuple[str, str], BulkStatement] = {}
-
-
 def _bulk(session: Session, name: str, build, table, keys: list[str]) -> tuple:
     connection = session.connection()
-    slot = (name, connection.dialect.name)
-    statement = _CACHE.get(slot)
-    if statement is None:
-        statement = _CACHE[slot] = BulkStatement(connection, build(connection.dialect.name),
-                                                 table, keys)
-    return statement, connection
+    dialect = connection.dialect
+    return built_once("bulk", name, dialect, lambda: BulkStatement(
+        connection, build(dialect.name), table, keys)), connection
 
 
 CONTACT_KEYS = [
@@ -331,14 +326,10 @@ class ArrayStatement:
                                                 **_default_values(defaults)})
 
 
-_ARRAYS: dict[str, ArrayStatement] = {}
-
-
 def _arrays(connection, name: str, table, keys: list[str], build=None) -> ArrayStatement:
-    statement = _ARRAYS.get(name)
-    if statement is None:
-        statement = _ARRAYS[name] = ArrayStatement(connection.dialect, table, keys, build)
-    return statement
+    dialect = connection.dialect
+    return built_once("arrays", name, dialect,
+                      lambda: ArrayStatement(dialect, table, keys, build))
 
 
 def _upsert_unnest(connection, rows: list[dict[str, Any]]) -> list:
